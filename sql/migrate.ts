@@ -1,0 +1,72 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import knexFactory, { type Knex } from 'knex';
+import { ConfigError } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+
+const SQL_DIR = path.dirname(fileURLToPath(import.meta.url));
+const MIGRATIONS_DIR = path.join(SQL_DIR, 'migrations');
+const VIEWS_DIR = path.join(SQL_DIR, 'views');
+const MIGRATION_NAME = /^\d{4}_[a-z0-9_]+\.sql$/;
+
+/** Feeds knex the plain SQL files of sql/migrations, in order, refusing gaps in numbering. */
+class SqlMigrationSource implements Knex.MigrationSource<string> {
+  async getMigrations(): Promise<string[]> {
+    const files = (await fs.readdir(MIGRATIONS_DIR)).filter((file) => file.endsWith('.sql')).sort();
+    files.forEach((file, index) => {
+      if (!MIGRATION_NAME.test(file) || Number(file.slice(0, 4)) !== index + 1) {
+        throw new ConfigError('CDP_MIGRATION_GAP', `Migration ${file} is out of sequence: expected number ${String(index + 1).padStart(4, '0')}`);
+      }
+    });
+
+    return files;
+  }
+
+  getMigrationName(migration: string): string {
+    return migration;
+  }
+
+  async getMigration(migration: string): Promise<Knex.Migration> {
+    const sql = await fs.readFile(path.join(MIGRATIONS_DIR, migration), 'utf8');
+    // `CREATE INDEX CONCURRENTLY` and friends cannot run inside a transaction.
+    const inTransaction = !sql.startsWith('-- migrate:no-transaction');
+
+    return {
+      up: (knex) => knex.raw(sql),
+      down: () => {
+        throw new ConfigError('CDP_MIGRATION_FORWARD_ONLY', `Migration ${migration} cannot be undone: migrations are forward-only`);
+      },
+      config: { transaction: inTransaction },
+    };
+  }
+}
+
+/**
+ * Brings the database schema up to date, then re-applies every view of sql/views.
+ * knex holds a lock while it migrates, so concurrent starts are safe.
+ */
+export async function migrate(databaseUrl: string, log: Logger): Promise<string[]> {
+  const knex = knexFactory({ client: 'pg', connection: databaseUrl, pool: { min: 0, max: 2 } });
+  try {
+    await knex.raw('CREATE SCHEMA IF NOT EXISTS roster_core');
+    const [, applied] = (await knex.migrate.latest({
+      migrationSource: new SqlMigrationSource(),
+      schemaName: 'roster_core',
+      tableName: 'migrations',
+    })) as [number, string[]];
+    for (const file of (await fs.readdir(VIEWS_DIR)).filter((f) => f.endsWith('.sql')).sort()) {
+      await knex.raw(await fs.readFile(path.join(VIEWS_DIR, file), 'utf8'));
+    }
+    log.info({ applied: applied.length }, 'database migrated');
+
+    return applied;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      throw err;
+    }
+    throw new ConfigError('CDP_MIGRATION_FAILED', `Database migration failed: ${(err as Error).message}`, { cause: err });
+  } finally {
+    await knex.destroy();
+  }
+}
