@@ -147,9 +147,18 @@ export interface ExportRecord {
   groups: string[];
 }
 
+/** A mapped field: its name at the destination and the Roster property type behind it. */
+export interface ExportField {
+  name: string;
+  type: 'string' | 'email' | 'integer' | 'float' | 'boolean' | 'date' | 'url' | 'phone';
+  isList: boolean;
+}
+
 export interface WriteRequest<TConfig, TOptions = Record<string, unknown>> {
   config: TConfig;
   options: TOptions;
+  /** Every mapped field, so a destination can create typed columns. */
+  fields: ExportField[];
   records: ExportRecord[];
 }
 
