@@ -1,6 +1,10 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import { ConfigError } from '../lib/errors.js';
+import { csvConnector } from './csv/index.js';
+import { mysqlConnector } from './mysql/index.js';
+import { postgresConnector } from './postgres/index.js';
 import type { Connector, ConnectorRole, JSONSchema } from './sdk/index.js';
+import { webhookConnector } from './webhook/index.js';
 
 const CONNECTORS = new Map<string, Connector>();
 
@@ -20,6 +24,10 @@ export function registerConnector(connector: Connector): void {
     throw new ConfigError('CDP_CONNECTOR_SPEC_MISMATCH', `Connector ${spec.name} is a destination but has no destinationOptionsSchema`);
   }
   CONNECTORS.set(spec.name, connector);
+}
+
+for (const builtIn of [postgresConnector, mysqlConnector, csvConnector, webhookConnector]) {
+  registerConnector(builtIn);
 }
 
 export function listConnectors(): Connector[] {
