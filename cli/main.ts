@@ -2,6 +2,8 @@ import { Command, CommanderError } from 'commander';
 import { isAppError } from '../lib/errors.js';
 import { createCliContext } from './context.js';
 import { registerMigrateCommand } from './migrate.js';
+import { registerRunCommand } from './run.js';
+import { registerWorkerCommands } from './worker.js';
 
 async function main(): Promise<void> {
   const ctx = createCliContext();
@@ -11,6 +13,8 @@ async function main(): Promise<void> {
     .exitOverride();
 
   registerMigrateCommand(program, ctx);
+  registerRunCommand(program, ctx);
+  registerWorkerCommands(program, ctx);
 
   await program.parseAsync(process.argv);
 }

@@ -32,13 +32,14 @@ class SqlMigrationSource implements Knex.MigrationSource<string> {
     // `CREATE INDEX CONCURRENTLY` and friends cannot run inside a transaction.
     const inTransaction = !sql.startsWith('-- migrate:no-transaction');
 
+    // knex reads `config.transaction` per migration, though its types do not declare it.
     return {
-      up: (knex) => knex.raw(sql),
+      up: (knex: Knex) => knex.raw(sql),
       down: () => {
         throw new ConfigError('CDP_MIGRATION_FORWARD_ONLY', `Migration ${migration} cannot be undone: migrations are forward-only`);
       },
       config: { transaction: inTransaction },
-    };
+    } as Knex.Migration;
   }
 }
 

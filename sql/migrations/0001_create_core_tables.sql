@@ -180,6 +180,8 @@ CREATE TABLE roster_core.runs (
   cursor_after jsonb,
   created_at timestamptz NOT NULL DEFAULT now(),
   started_at timestamptz,
+  -- Touched after every committed batch; a running run whose heartbeat stops is abandoned.
+  heartbeat_at timestamptz,
   finished_at timestamptz,
   CONSTRAINT runs_kind_check CHECK (kind IN ('import', 'export')),
   CONSTRAINT runs_status_check CHECK (status IN ('queued', 'running', 'succeeded', 'failed')),
@@ -196,6 +198,8 @@ CREATE TABLE roster_core.export_state (
   profile_id bigint NOT NULL,
   revision bigint NOT NULL,
   payload_hash text NOT NULL,
+  -- The destination's config_hash when this was sent; a config change makes the profile due again.
+  config_hash text NOT NULL DEFAULT '',
   is_removed boolean NOT NULL DEFAULT false,
   exported_at timestamptz NOT NULL DEFAULT now(),
   CONSTRAINT export_state_pkey PRIMARY KEY (destination_id, profile_id),
@@ -215,6 +219,8 @@ CREATE TABLE roster_core.export_records (
   status text NOT NULL DEFAULT 'pending',
   error_code text,
   error_message text,
+  -- False when the destination refused the data itself: the same payload is not sent again.
+  is_retryable boolean,
   created_at timestamptz NOT NULL DEFAULT now(),
   finished_at timestamptz,
   CONSTRAINT export_records_action_check CHECK (action IN ('create', 'update', 'remove')),

@@ -1,0 +1,36 @@
+import type { Command } from 'commander';
+import { createBoss } from '../jobs/index.js';
+import { startWorker } from '../jobs/worker.js';
+import { buildServer } from '../server/app.js';
+import type { CliContext } from './context.js';
+
+async function serve(ctx: CliContext, withHttp: boolean): Promise<void> {
+  const db = await ctx.openDatabase();
+  const boss = createBoss(db.url);
+  await boss.start();
+  const worker = await startWorker(boss, { pool: db.pool, log: ctx.log, config: ctx.config });
+  const server = withHttp ? await buildServer({ pool: db.pool, log: ctx.log }) : undefined;
+  if (server) {
+    await server.listen({ host: ctx.config.httpHost, port: ctx.config.httpPort });
+  }
+  const shutdown = async (signal: string) => {
+    ctx.log.info({ signal }, 'shutting down');
+    await server?.close();
+    await worker.stop();
+    await db.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+export function registerWorkerCommands(program: Command, ctx: CliContext): void {
+  program
+    .command('start')
+    .description('Serve HTTP (health, OpenAPI docs at /docs) and run workers')
+    .action(() => serve(ctx, true));
+  program
+    .command('worker')
+    .description('Run workers only: scheduled imports, hydration, group updates and exports')
+    .action(() => serve(ctx, false));
+}

@@ -1,0 +1,46 @@
+import type PgBoss from 'pg-boss';
+import { HANDLERS } from './handlers.js';
+import { bossQueue, ensureQueues, QUEUES, type JobDeps, type QueueName } from './index.js';
+import { tick } from './tick.js';
+
+// Imports feed hydration, which feeds exports: draining in this order finishes in few passes.
+const ORDER: QueueName[] = [QUEUES.importRun, QUEUES.hydrate, QUEUES.exportRun];
+
+export interface DrainResult {
+  jobs: number;
+  failedJobs: number;
+}
+
+/**
+ * Processes everything due until no job is left: queues due imports (and re-evaluates
+ * relative-date groups), then fetches and runs jobs queue by queue in this process. Used by
+ * `roster run`; the same handlers serve long-running workers.
+ */
+export async function drainUntilIdle(boss: PgBoss, base: Omit<JobDeps, 'queue'>): Promise<DrainResult> {
+  await ensureQueues(boss);
+  const deps: JobDeps = { ...base, queue: bossQueue(boss) };
+  await tick(deps, { refreshTimeRelative: true });
+  const result: DrainResult = { jobs: 0, failedJobs: 0 };
+  let busy = true;
+  while (busy) {
+    busy = false;
+    for (const name of ORDER) {
+      for (;;) {
+        const [job] = await boss.fetch<Record<string, unknown>>(name, { batchSize: 1 });
+        if (!job) break;
+        busy = true;
+        result.jobs += 1;
+        try {
+          await HANDLERS[name]({ ...deps, log: deps.log.child({ queue: name, jobId: job.id }) }, job.data ?? {});
+          await boss.complete(name, job.id);
+        } catch (err) {
+          result.failedJobs += 1;
+          deps.log.error({ err, queue: name, jobId: job.id }, 'job failed');
+          await boss.fail(name, job.id, { message: err instanceof Error ? err.message : String(err) });
+        }
+      }
+    }
+  }
+
+  return result;
+}

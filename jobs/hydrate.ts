@@ -1,0 +1,112 @@
+import { withTransaction, type PoolClient } from '../lib/db.js';
+import { getConnector } from '../connectors/index.js';
+import type { PropertyFetch } from '../connectors/sdk/index.js';
+import { updateMembershipsForProfiles } from '../sql/group-membership.js';
+import { loadPropertyFetches, loadSources, type PropertyFetchRow, type SourceRow } from '../sql/object-queries.js';
+import { writeProfileValues, type ProfileValuesRow } from '../sql/profile-values.js';
+import { loadPropertyDefs } from '../sql/property-queries.js';
+import { appConfig, connectorContext } from './connector-context.js';
+import { requestExportRun, type JobDeps } from './index.js';
+
+export interface HydrationResult {
+  profiles: number;
+  changed: number;
+  batches: number;
+}
+
+function toFetch(row: PropertyFetchRow): PropertyFetch {
+  const { kind, ...options } = row.fetchOptions;
+
+  return { ...options, key: row.key, kind, isList: row.isList } as PropertyFetch;
+}
+
+/** Takes the oldest queued profiles; the rows stay locked (and come back on a crash) until commit. */
+async function takeBatch(client: PoolClient, size: number): Promise<number[]> {
+  const { rows } = await client.query<{ profileId: number }>(
+    `DELETE FROM roster_core.hydration_queue
+     WHERE profile_id IN (
+       SELECT profile_id
+       FROM roster_core.hydration_queue
+       ORDER BY queued_at, profile_id
+       LIMIT $1
+       FOR UPDATE SKIP LOCKED
+     )
+     RETURNING profile_id AS "profileId"`,
+    [size],
+  );
+
+  return rows.map((row) => row.profileId);
+}
+
+async function loadProfileValues(client: PoolClient, profileIds: number[]): Promise<Array<{ id: string; values: Record<string, unknown> }>> {
+  const { rows } = await client.query<{ id: number; values: Record<string, unknown> }>(
+    `SELECT p.id, to_jsonb(p) - 'value_times' - 'revision' AS values
+     FROM roster_core.profiles AS p
+     WHERE p.id = ANY($1::bigint[])`,
+    [profileIds],
+  );
+
+  return rows.map((row) => ({ id: String(row.id), values: row.values }));
+}
+
+async function hydrateBatch(deps: JobDeps, client: PoolClient, profileIds: number[], sources: SourceRow[], fetches: PropertyFetchRow[]): Promise<number> {
+  const properties = await loadPropertyDefs(client);
+  const profiles = await loadProfileValues(client, profileIds);
+  const rows: ProfileValuesRow[] = [];
+  for (const source of sources) {
+    const own = fetches.filter((fetch) => fetch.sourceId === source.id);
+    if (own.length === 0) continue;
+    const connector = getConnector(source.app.type, 'source');
+    const { incremental: _incremental, identity, createsProfiles: _creates, ...stream } = source.options;
+    const result = await connector.source!.fetchProperties(connectorContext(deps.log, source.app), {
+      config: appConfig(source.app),
+      stream,
+      match: identity,
+      profiles,
+      properties: own.map(toFetch),
+    });
+    for (const [profileId, values] of result) {
+      rows.push({ profileId: Number(profileId), values, ref: `${source.key}:hydration` });
+    }
+  }
+  const written = await writeProfileValues(client, { properties, sourceId: null, runId: null }, rows);
+  // Every hydrated profile is re-evaluated: its values may have changed in the import that
+  // queued it, before hydration saw it.
+  await updateMembershipsForProfiles(client, profileIds, 'data_change');
+
+  return written.changedProfileIds.length;
+}
+
+/**
+ * Refreshes queued profiles from every source, a batch at a time (one query per source and
+ * property kind for the whole batch), updates their group memberships, then asks every
+ * destination for an export run.
+ */
+export async function runHydration(deps: JobDeps): Promise<HydrationResult> {
+  const sources = await loadSources(deps.pool);
+  const fetches = await loadPropertyFetches(deps.pool);
+  const result: HydrationResult = { profiles: 0, changed: 0, batches: 0 };
+  const startedAt = Date.now();
+  for (;;) {
+    const batch = await withTransaction(deps.pool, async (client) => {
+      const profileIds = await takeBatch(client, deps.config.hydrationBatchSize);
+      const changed = profileIds.length > 0 ? await hydrateBatch(deps, client, profileIds, sources, fetches) : 0;
+
+      return { size: profileIds.length, changed };
+    });
+    if (batch.size === 0) break;
+    result.profiles += batch.size;
+    result.changed += batch.changed;
+    result.batches += 1;
+    deps.log.debug({ profiles: batch.size, changed: batch.changed }, 'hydration batch written');
+  }
+  if (result.profiles > 0) {
+    const { rows } = await deps.pool.query<{ id: number }>('SELECT id FROM roster_core.destinations ORDER BY id');
+    for (const { id } of rows) {
+      await requestExportRun(deps.pool, deps.queue, id, 'profiles_changed');
+    }
+    deps.log.info({ ...result, durationMs: Date.now() - startedAt }, 'hydration finished');
+  }
+
+  return result;
+}

@@ -1,0 +1,145 @@
+import { withTransaction } from '../lib/db.js';
+import { describeError, ConfigError } from '../lib/errors.js';
+import { getConnector } from '../connectors/index.js';
+import type { CursorState } from '../connectors/sdk/index.js';
+import { lockIdentities } from '../sql/identity-queries.js';
+import { loadPropertyFetches, loadSources, type SourceRow } from '../sql/object-queries.js';
+import { queueHydration, writeProfileValues } from '../sql/profile-values.js';
+import { loadPropertyDefs } from '../sql/property-queries.js';
+import type { PropertyDef } from '../sql/property-types.js';
+import { resolveProfiles, type IncomingRecord } from '../sql/resolve-profiles.js';
+import { addRunCounts, finishRun, loadRun, markRunRunning } from '../sql/run-queries.js';
+import { appConfig, connectorContext } from './connector-context.js';
+import { requestHydration, type JobDeps } from './index.js';
+
+interface ImportPlan {
+  source: SourceRow;
+  properties: Map<string, PropertyDef>;
+  /** Source column -> property key, for the properties this source fills from its rows. */
+  columns: Array<{ column: string; key: string }>;
+}
+
+async function planImport(deps: JobDeps, sourceId: number): Promise<ImportPlan> {
+  const [source] = await loadSources(deps.pool, [sourceId]);
+  const properties = await loadPropertyDefs(deps.pool);
+  const identity = source.options.identity;
+  const primary = properties.get(identity.property);
+  if (!primary?.isUnique) {
+    throw new ConfigError('CDP_SOURCE_IDENTITY_INVALID', `Source ${source.key} identifies profiles by "${identity.property}", which is not a unique property`);
+  }
+  const columns = [{ column: identity.column, key: identity.property }];
+  for (const fetch of await loadPropertyFetches(deps.pool)) {
+    if (fetch.sourceId === source.id && fetch.fetchOptions.kind === 'column' && fetch.key !== identity.property) {
+      columns.push({ column: String(fetch.fetchOptions.column), key: fetch.key });
+    }
+  }
+
+  return { source, properties, columns };
+}
+
+function toRecords(plan: ImportPlan, rows: Array<Record<string, unknown>>): IncomingRecord[] {
+  const { identity, incremental } = plan.source.options;
+
+  return rows.map((row) => {
+    const values: Record<string, unknown> = {};
+    for (const { column, key } of plan.columns) {
+      if (column in row) values[key] = row[column];
+    }
+    const ref = incremental ? String(row[incremental.tieBreaker]) : String(row[identity.column]);
+
+    return { ref, values };
+  });
+}
+
+/**
+ * Writes one batch of source rows, and the cursor that follows it, in one transaction: a
+ * crash either keeps both or neither, and re-reading a batch is harmless.
+ */
+async function storeBatch(deps: JobDeps, plan: ImportPlan, runId: number, rows: Array<Record<string, unknown>>, state: CursorState | null): Promise<void> {
+  const records = toRecords(plan, rows);
+  await withTransaction(deps.pool, async (client) => {
+    await lockIdentities(client);
+    const resolved = await resolveProfiles(client, records, {
+      properties: plan.properties,
+      primaryKey: plan.source.options.identity.property,
+      createsProfiles: plan.source.options.createsProfiles !== false,
+    });
+    const valueRows = records.flatMap((record, index) => {
+      const profileId = resolved.profileIds[index];
+
+      return profileId === null ? [] : [{ profileId, values: record.values, ref: record.ref }];
+    });
+    const written = await writeProfileValues(client, { properties: plan.properties, sourceId: plan.source.id, runId }, valueRows);
+    await queueHydration(client, valueRows.map((row) => row.profileId));
+    if (state) {
+      await client.query(`UPDATE roster_core.sources SET cursor = $2 WHERE id = $1`, [plan.source.id, JSON.stringify(state)]);
+    }
+    await addRunCounts(client, runId, {
+      rowsRead: rows.length,
+      profilesCreated: resolved.created,
+      profilesChanged: written.changedProfileIds.length,
+      rowsUnmatched: resolved.unmatched,
+      rowsSkipped: resolved.skipped.length,
+      invalidValues: written.invalidValues,
+      identityConflicts: written.conflicts,
+    });
+    if (resolved.skipped.length > 0) {
+      deps.log.warn({ runId, sourceId: plan.source.id, skipped: resolved.skipped.length, first: resolved.skipped[0].code }, 'rows skipped');
+    }
+  });
+}
+
+/**
+ * Runs one import: reads new or changed rows of a source (after its saved cursor when the
+ * source is incremental), turns them into profile changes batch by batch, and queues the
+ * touched profiles for hydration. A failure is recorded on the run; the next run resumes
+ * from the last committed batch.
+ */
+export async function runImport(deps: JobDeps, runId: number): Promise<void> {
+  const run = await loadRun(deps.pool, runId);
+  if (!run || run.status === 'succeeded' || run.status === 'failed' || run.sourceId === null) {
+    return;
+  }
+  const log = deps.log.child({ runId, sourceId: run.sourceId });
+  const startedAt = Date.now();
+  await markRunRunning(deps.pool, runId);
+  try {
+    const plan = await planImport(deps, run.sourceId);
+    const connector = getConnector(plan.source.app.type, 'source');
+    const { incremental, identity: _identity, createsProfiles: _creates, ...streamOptions } = plan.source.options;
+    const stream = { ...streamOptions, cursor: incremental };
+    const batchSize = deps.config.importBatchSize;
+    let pending: Array<Record<string, unknown>> = [];
+    const messages = connector.source!.read(connectorContext(log, plan.source.app), {
+      config: appConfig(plan.source.app),
+      stream,
+      state: incremental ? plan.source.cursor : null,
+      batchSize,
+    });
+    for await (const message of messages) {
+      if (message.type === 'records') {
+        pending.push(...message.records);
+        if (pending.length >= batchSize * 2) {
+          await storeBatch(deps, plan, runId, pending, null);
+          pending = [];
+        }
+      } else {
+        await storeBatch(deps, plan, runId, pending, incremental ? (message.state as CursorState) : null);
+        pending = [];
+      }
+    }
+    if (pending.length > 0) {
+      await storeBatch(deps, plan, runId, pending, null);
+    }
+    await finishRun(deps.pool, runId, { status: 'succeeded' });
+    await requestHydration(deps.queue);
+    const finished = await loadRun(deps.pool, runId);
+    log.info({ counts: finished?.counts, durationMs: Date.now() - startedAt }, 'import run finished');
+  } catch (err) {
+    const { code, message } = describeError(err);
+    await finishRun(deps.pool, runId, { status: 'failed', errorCode: code, errorMessage: message });
+    log.error({ err, code }, 'import run failed');
+    // Profiles already written by earlier batches still deserve hydration.
+    await requestHydration(deps.queue);
+  }
+}

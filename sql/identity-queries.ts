@@ -1,0 +1,134 @@
+import type { Queryable } from '../lib/db.js';
+
+export interface IdentityKey {
+  propertyId: number;
+  value: string;
+}
+
+/** Owners of the given unique values, keyed by `${propertyId}:${value}`. */
+export async function findIdentityOwners(db: Queryable, keys: IdentityKey[]): Promise<Map<string, number>> {
+  if (keys.length === 0) {
+    return new Map();
+  }
+  const { rows } = await db.query<{ propertyId: number; value: string; profileId: number }>(
+    `SELECT
+       i.property_id AS "propertyId",
+       i.value,
+       i.profile_id AS "profileId"
+     FROM roster_core.identities AS i
+     JOIN unnest($1::bigint[], $2::text[]) AS k (property_id, value)
+       ON k.property_id = i.property_id AND k.value = i.value`,
+    [keys.map((key) => key.propertyId), keys.map((key) => key.value)],
+  );
+
+  return new Map(rows.map((row) => [identityMapKey(row.propertyId, row.value), row.profileId]));
+}
+
+export function identityMapKey(propertyId: number, value: string): string {
+  return `${propertyId}:${value}`;
+}
+
+/** Profiles among `profileIds` that already hold a value of `propertyId`. */
+export async function profilesWithIdentity(db: Queryable, propertyId: number, profileIds: number[]): Promise<Set<number>> {
+  if (profileIds.length === 0) {
+    return new Set();
+  }
+  const { rows } = await db.query<{ profileId: number }>(
+    `SELECT DISTINCT profile_id AS "profileId"
+     FROM roster_core.identities
+     WHERE property_id = $1
+       AND profile_id = ANY($2::bigint[])`,
+    [propertyId, profileIds],
+  );
+
+  return new Set(rows.map((row) => row.profileId));
+}
+
+export async function insertIdentities(db: Queryable, rows: Array<IdentityKey & { profileId: number }>): Promise<void> {
+  if (rows.length === 0) {
+    return;
+  }
+  await db.query(
+    `INSERT INTO roster_core.identities (property_id, value, profile_id)
+     SELECT property_id, value, profile_id
+     FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS n (property_id, value, profile_id)
+     ON CONFLICT (property_id, value) DO NOTHING`,
+    [rows.map((row) => row.propertyId), rows.map((row) => row.value), rows.map((row) => row.profileId)],
+  );
+}
+
+/**
+ * A unique property holds one current value per profile: when it changes (or is cleared),
+ * the old value stops identifying the profile. `value` null releases every value.
+ */
+export async function releaseOldIdentities(db: Queryable, rows: Array<{ propertyId: number; profileId: number; value: string | null }>): Promise<void> {
+  if (rows.length === 0) {
+    return;
+  }
+  await db.query(
+    `DELETE FROM roster_core.identities AS i
+     USING unnest($1::bigint[], $2::bigint[], $3::text[]) AS n (property_id, profile_id, value)
+     WHERE i.property_id = n.property_id
+       AND i.profile_id = n.profile_id
+       AND (n.value IS NULL OR i.value <> n.value)`,
+    [rows.map((row) => row.propertyId), rows.map((row) => row.profileId), rows.map((row) => row.value)],
+  );
+}
+
+export async function createProfiles(db: Queryable, count: number): Promise<number[]> {
+  if (count === 0) {
+    return [];
+  }
+  const { rows } = await db.query<{ id: number }>(
+    `INSERT INTO roster_core.profiles (created_at)
+     SELECT now()
+     FROM generate_series(1, $1::int)
+     RETURNING id`,
+    [count],
+  );
+
+  return rows.map((row) => row.id);
+}
+
+export interface IdentityConflict {
+  propertyKey: string;
+  value: string;
+  profileId: number;
+  otherProfileId: number;
+  resolution: string;
+  recordRef: string | null;
+}
+
+export async function insertIdentityConflicts(
+  db: Queryable,
+  context: { sourceId: number | null; runId: number | null },
+  conflicts: IdentityConflict[],
+): Promise<void> {
+  if (conflicts.length === 0) {
+    return;
+  }
+  await db.query(
+    `INSERT INTO roster_core.identity_conflicts (source_id, run_id, property_key, value, profile_id, other_profile_id, resolution, record_ref)
+     SELECT $1, $2, property_key, value, profile_id, other_profile_id, resolution, record_ref
+     FROM unnest($3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::text[])
+       AS c (property_key, value, profile_id, other_profile_id, resolution, record_ref)`,
+    [
+      context.sourceId,
+      context.runId,
+      conflicts.map((c) => c.propertyKey),
+      conflicts.map((c) => c.value),
+      conflicts.map((c) => c.profileId),
+      conflicts.map((c) => c.otherProfileId),
+      conflicts.map((c) => c.resolution),
+      conflicts.map((c) => c.recordRef),
+    ],
+  );
+}
+
+/**
+ * Serialises identity resolution between concurrent writers (two imports creating the same
+ * person at once) for the rest of the transaction.
+ */
+export async function lockIdentities(db: Queryable): Promise<void> {
+  await db.query(`SELECT pg_advisory_xact_lock(hashtext('roster.identities'))`);
+}

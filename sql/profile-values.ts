@@ -1,0 +1,268 @@
+import { quoteIdent, quoteLiteral, type Queryable } from '../lib/db.js';
+import { coerceValue, identityText, pgColumnType, type PropertyDef } from './property-types.js';
+import {
+  findIdentityOwners,
+  identityMapKey,
+  insertIdentities,
+  insertIdentityConflicts,
+  releaseOldIdentities,
+  type IdentityConflict,
+  type IdentityKey,
+} from './identity-queries.js';
+
+/** Raw values for one profile, by property key, as a source gave them. */
+export interface ProfileValuesRow {
+  profileId: number;
+  values: Record<string, unknown>;
+  /** Where the values came from, for conflict reports. */
+  ref?: string;
+}
+
+export interface WriteValuesContext {
+  properties: Map<string, PropertyDef>;
+  sourceId: number | null;
+  runId: number | null;
+}
+
+export interface WriteValuesResult {
+  /** Profiles whose stored values changed. */
+  changedProfileIds: number[];
+  invalidValues: number;
+  conflicts: number;
+}
+
+interface InvalidValue {
+  profileId: number;
+  propertyId: number;
+  raw: string;
+  reason: string;
+}
+
+type Typed = string | number | boolean | Date | null | Array<string | number | boolean | Date | null>;
+
+function rawText(raw: unknown): string {
+  if (raw instanceof Date) {
+    return raw.toISOString();
+  }
+
+  return typeof raw === 'object' ? JSON.stringify(raw) : String(raw);
+}
+
+/** Checks each value against its property type; failures are returned, not stored. */
+function coerceRow(row: ProfileValuesRow, properties: Map<string, PropertyDef>, invalid: InvalidValue[]): Map<string, Typed> {
+  const typed = new Map<string, Typed>();
+  for (const [key, raw] of Object.entries(row.values)) {
+    const property = properties.get(key);
+    if (!property) {
+      continue;
+    }
+    if (property.isList) {
+      const items = raw === null || raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+      const out: Array<string | number | boolean | Date | null> = [];
+      let failed: string | null = null;
+      for (const item of items) {
+        const result = coerceValue(property.type, item);
+        if (!result.ok) {
+          failed = result.reason;
+          break;
+        }
+        if (result.value !== null) out.push(result.value);
+      }
+      if (failed) {
+        invalid.push({ profileId: row.profileId, propertyId: property.id, raw: rawText(raw), reason: failed });
+      } else {
+        typed.set(key, out);
+      }
+      continue;
+    }
+    const result = coerceValue(property.type, raw);
+    if (result.ok) {
+      typed.set(key, result.value);
+    } else {
+      invalid.push({ profileId: row.profileId, propertyId: property.id, raw: rawText(raw), reason: result.reason });
+    }
+  }
+
+  return typed;
+}
+
+/**
+ * Claims unique values for their profiles. A value another profile already holds is not
+ * written: the profiles are kept apart and the conflict is recorded (docs/identity.md).
+ */
+async function claimUniqueValues(
+  db: Queryable,
+  rows: Array<{ row: ProfileValuesRow; typed: Map<string, Typed> }>,
+  properties: Map<string, PropertyDef>,
+): Promise<IdentityConflict[]> {
+  const uniques = [...properties.values()].filter((p) => p.isUnique);
+  if (uniques.length === 0) {
+    return [];
+  }
+  const keys: IdentityKey[] = [];
+  for (const { typed } of rows) {
+    for (const property of uniques) {
+      const value = typed.get(property.key);
+      if (value !== undefined && value !== null && !Array.isArray(value)) {
+        keys.push({ propertyId: property.id, value: identityText(value) });
+      }
+    }
+  }
+  const owners = await findIdentityOwners(db, keys);
+  const conflicts: IdentityConflict[] = [];
+  const claims: Array<IdentityKey & { profileId: number }> = [];
+  const releases: Array<{ propertyId: number; profileId: number; value: string | null }> = [];
+  for (const { row, typed } of rows) {
+    for (const property of uniques) {
+      const value = typed.get(property.key);
+      if (value === undefined || Array.isArray(value)) {
+        continue;
+      }
+      if (value === null) {
+        releases.push({ propertyId: property.id, profileId: row.profileId, value: null });
+        continue;
+      }
+      const text = identityText(value);
+      const mapKey = identityMapKey(property.id, text);
+      const owner = owners.get(mapKey);
+      if (owner === undefined) {
+        owners.set(mapKey, row.profileId);
+        claims.push({ propertyId: property.id, value: text, profileId: row.profileId });
+      } else if (owner !== row.profileId) {
+        typed.delete(property.key);
+        conflicts.push({
+          propertyKey: property.key,
+          value: text,
+          profileId: row.profileId,
+          otherProfileId: owner,
+          resolution: 'kept_apart',
+          recordRef: row.ref ?? null,
+        });
+        continue;
+      }
+      releases.push({ propertyId: property.id, profileId: row.profileId, value: text });
+    }
+  }
+  await releaseOldIdentities(db, releases);
+  await insertIdentities(db, claims);
+
+  return conflicts;
+}
+
+function timesEntry(key: string): string {
+  const column = quoteIdent(key);
+  const name = quoteLiteral(key);
+
+  return `${name}, CASE WHEN p.${column} IS DISTINCT FROM v.${column} THEN jsonb_build_object('createdAt', COALESCE(p.value_times -> ${name} -> 'createdAt', to_jsonb(now())), 'updatedAt', to_jsonb(now())) END`;
+}
+
+/** One UPDATE for all rows that carry the same set of keys. */
+async function updateColumns(db: Queryable, keys: string[], rows: Array<Record<string, unknown>>, properties: Map<string, PropertyDef>): Promise<number[]> {
+  const defs = keys.map((key) => properties.get(key) as PropertyDef);
+  const columns = defs.map((def) => quoteIdent(def.columnName));
+  const recordType = defs.map((def, i) => `${columns[i]} ${pgColumnType(def.type, def.isList)}`).join(', ');
+  // jsonb_build_object takes at most 100 arguments, so value_times is built in chunks.
+  const timeChunks: string[] = [];
+  for (let i = 0; i < defs.length; i += 40) {
+    timeChunks.push(`jsonb_strip_nulls(jsonb_build_object(${defs.slice(i, i + 40).map((def) => timesEntry(def.columnName)).join(', ')}))`);
+  }
+  const sql = `
+    UPDATE roster_core.profiles AS p
+    SET ${columns.map((column) => `${column} = v.${column}`).join(', ')},
+        value_times = p.value_times || ${timeChunks.join(' || ')},
+        revision = nextval('roster_core.profile_revision_seq'),
+        updated_at = now()
+    FROM jsonb_to_recordset($1::jsonb) AS v (profile_id bigint, ${recordType})
+    WHERE p.id = v.profile_id
+      AND (${columns.map((c) => `p.${c}`).join(', ')}, NULL) IS DISTINCT FROM (${columns.map((c) => `v.${c}`).join(', ')}, NULL)
+    RETURNING p.id`;
+  const { rows: changed } = await db.query<{ id: number }>(sql, [JSON.stringify(rows)]);
+
+  return changed.map((row) => row.id);
+}
+
+async function recordInvalidValues(db: Queryable, sourceId: number | null, invalid: InvalidValue[]): Promise<void> {
+  if (invalid.length === 0) {
+    return;
+  }
+  await db.query(
+    `INSERT INTO roster_core.invalid_values (profile_id, property_id, raw_value, reason, source_id, seen_at)
+     SELECT profile_id, property_id, raw_value, reason, $5, now()
+     FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS n (profile_id, property_id, raw_value, reason)
+     ON CONFLICT (profile_id, property_id) DO UPDATE
+       SET raw_value = EXCLUDED.raw_value, reason = EXCLUDED.reason, source_id = EXCLUDED.source_id, seen_at = EXCLUDED.seen_at`,
+    [invalid.map((i) => i.profileId), invalid.map((i) => i.propertyId), invalid.map((i) => i.raw), invalid.map((i) => i.reason), sourceId],
+  );
+}
+
+/** A valid value supersedes a value set aside earlier for the same property. */
+async function clearInvalidValues(db: Queryable, cleared: Array<{ profileId: number; propertyId: number }>): Promise<void> {
+  if (cleared.length === 0) {
+    return;
+  }
+  await db.query(
+    `DELETE FROM roster_core.invalid_values AS v
+     USING unnest($1::bigint[], $2::bigint[]) AS n (profile_id, property_id)
+     WHERE v.profile_id = n.profile_id AND v.property_id = n.property_id`,
+    [cleared.map((c) => c.profileId), cleared.map((c) => c.propertyId)],
+  );
+}
+
+/**
+ * Stores typed property values for many profiles at once. Values that fail their type are
+ * kept aside in roster_core.invalid_values (the stored value is left as it was); unique values
+ * held by another profile are kept apart and reported. Only rows that really change are
+ * updated, so `changedProfileIds` is exact.
+ */
+export async function writeProfileValues(db: Queryable, context: WriteValuesContext, rows: ProfileValuesRow[]): Promise<WriteValuesResult> {
+  const { properties } = context;
+  const invalid: InvalidValue[] = [];
+  const coerced = rows.map((row) => ({ row, typed: coerceRow(row, properties, invalid) }));
+  const conflicts = await claimUniqueValues(db, coerced, properties);
+
+  // Later rows for the same profile win; rows are grouped by their key set so a missing key
+  // never overwrites a stored value with null.
+  const merged = new Map<number, Map<string, Typed>>();
+  for (const { row, typed } of coerced) {
+    const target = merged.get(row.profileId) ?? new Map<string, Typed>();
+    for (const [key, value] of typed) target.set(key, value);
+    merged.set(row.profileId, target);
+  }
+  const byKeySet = new Map<string, Array<Record<string, unknown>>>();
+  const cleared: Array<{ profileId: number; propertyId: number }> = [];
+  for (const [profileId, typed] of merged) {
+    if (typed.size === 0) continue;
+    const keys = [...typed.keys()].sort();
+    const record: Record<string, unknown> = { profile_id: profileId };
+    for (const key of keys) {
+      record[(properties.get(key) as PropertyDef).columnName] = typed.get(key);
+      cleared.push({ profileId, propertyId: (properties.get(key) as PropertyDef).id });
+    }
+    const signature = keys.join(',');
+    const group = byKeySet.get(signature) ?? [];
+    group.push(record);
+    byKeySet.set(signature, group);
+  }
+  const changed = new Set<number>();
+  for (const [signature, group] of byKeySet) {
+    for (const id of await updateColumns(db, signature.split(','), group, properties)) changed.add(id);
+  }
+  await clearInvalidValues(db, cleared);
+  await recordInvalidValues(db, context.sourceId, invalid);
+  await insertIdentityConflicts(db, context, conflicts);
+
+  return { changedProfileIds: [...changed], invalidValues: invalid.length, conflicts: conflicts.length };
+}
+
+/** Marks profiles for a refresh of every property from every source. */
+export async function queueHydration(db: Queryable, profileIds: number[]): Promise<void> {
+  if (profileIds.length === 0) {
+    return;
+  }
+  await db.query(
+    `INSERT INTO roster_core.hydration_queue (profile_id)
+     SELECT DISTINCT unnest($1::bigint[])
+     ON CONFLICT (profile_id) DO NOTHING`,
+    [profileIds],
+  );
+}

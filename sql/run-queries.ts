@@ -1,0 +1,113 @@
+import type { Queryable } from '../lib/db.js';
+
+export type RunKind = 'import' | 'export';
+export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed';
+
+export interface RunRow {
+  id: number;
+  kind: RunKind;
+  sourceId: number | null;
+  destinationId: number | null;
+  status: RunStatus;
+  trigger: string;
+  counts: Record<string, number>;
+  errorCode: string | null;
+  errorMessage: string | null;
+}
+
+const RUN_COLUMNS = `
+  id,
+  kind,
+  source_id AS "sourceId",
+  destination_id AS "destinationId",
+  status,
+  trigger,
+  counts,
+  error_code AS "errorCode",
+  error_message AS "errorMessage"`;
+
+/**
+ * Creates a queued run, or returns the unfinished one the object already has (at most one
+ * run per source or destination is queued or running at a time). `isNew` says which.
+ */
+export async function createRun(
+  db: Queryable,
+  options: { kind: RunKind; objectId: number; trigger: string },
+): Promise<{ run: RunRow; isNew: boolean }> {
+  const column = options.kind === 'import' ? 'source_id' : 'destination_id';
+  const inserted = await db.query<RunRow>(
+    `INSERT INTO roster_core.runs (kind, ${column}, trigger)
+     VALUES ($1, $2, $3)
+     ON CONFLICT DO NOTHING
+     RETURNING ${RUN_COLUMNS}`,
+    [options.kind, options.objectId, options.trigger],
+  );
+  if (inserted.rows[0]) {
+    return { run: inserted.rows[0], isNew: true };
+  }
+  const existing = await db.query<RunRow>(
+    `SELECT ${RUN_COLUMNS}
+     FROM roster_core.runs
+     WHERE ${column} = $1 AND status IN ('queued', 'running')`,
+    [options.objectId],
+  );
+
+  return { run: existing.rows[0], isNew: false };
+}
+
+export async function loadRun(db: Queryable, runId: number): Promise<RunRow | undefined> {
+  const { rows } = await db.query<RunRow>(`SELECT ${RUN_COLUMNS} FROM roster_core.runs WHERE id = $1`, [runId]);
+
+  return rows[0];
+}
+
+export async function markRunRunning(db: Queryable, runId: number): Promise<void> {
+  await db.query(
+    `UPDATE roster_core.runs
+     SET status = 'running', started_at = COALESCE(started_at, now()), heartbeat_at = now()
+     WHERE id = $1`,
+    [runId],
+  );
+}
+
+/** Adds to the run's counters and touches its heartbeat; call inside the batch's transaction. */
+export async function addRunCounts(db: Queryable, runId: number, counts: Record<string, number>): Promise<void> {
+  const increments = Object.entries(counts).filter(([, value]) => value !== 0);
+  await db.query(
+    `UPDATE roster_core.runs AS r
+     SET counts = (
+           SELECT COALESCE(jsonb_object_agg(k, COALESCE((r.counts ->> k)::bigint, 0) + COALESCE(($2::jsonb ->> k)::bigint, 0)), '{}'::jsonb)
+           FROM jsonb_object_keys(r.counts || $2::jsonb) AS k
+         ),
+         heartbeat_at = now()
+     WHERE r.id = $1`,
+    [runId, JSON.stringify(Object.fromEntries(increments))],
+  );
+}
+
+export async function finishRun(
+  db: Queryable,
+  runId: number,
+  outcome: { status: 'succeeded' } | { status: 'failed'; errorCode: string; errorMessage: string },
+): Promise<void> {
+  await db.query(
+    `UPDATE roster_core.runs
+     SET status = $2, error_code = $3, error_message = $4, finished_at = now()
+     WHERE id = $1`,
+    [runId, outcome.status, outcome.status === 'failed' ? outcome.errorCode : null, outcome.status === 'failed' ? outcome.errorMessage : null],
+  );
+}
+
+/** Fails runs whose worker stopped touching them, so the next run can resume from the cursor. */
+export async function abandonStaleRuns(db: Queryable, staleAfterMs: number): Promise<number> {
+  const { rowCount } = await db.query(
+    `UPDATE roster_core.runs
+     SET status = 'failed', error_code = 'CDP_RUN_ABANDONED',
+         error_message = 'Run stopped reporting progress and was abandoned', finished_at = now()
+     WHERE status IN ('queued', 'running')
+       AND COALESCE(heartbeat_at, started_at, created_at) < now() - make_interval(secs => $1::double precision / 1000)`,
+    [staleAfterMs],
+  );
+
+  return rowCount ?? 0;
+}
