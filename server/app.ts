@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Pool } from '../lib/db.js';
@@ -13,7 +13,7 @@ export interface ServerDeps {
 
 /** Builds the HTTP server: health, OpenAPI docs, and a uniform `{ code, message }` error shape. */
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: deps.log, disableRequestLogging: true, bodyLimit: 512 * 1024 });
+  const app = Fastify({ loggerInstance: deps.log as FastifyBaseLogger, disableRequestLogging: true, bodyLimit: 512 * 1024 });
   await app.register(swagger, {
     openapi: {
       info: { title: 'Roster', description: 'Customer data platform on PostgreSQL', version: '0.1.0' },
@@ -28,7 +28,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     if (status && status >= 400 && status < 500) {
       const code = (err as { code?: string }).code ?? 'CDP_BAD_REQUEST';
 
-      return reply.status(status).send({ code: code.startsWith('FST_') ? 'CDP_BAD_REQUEST' : code, message: err.message });
+      return reply.status(status).send({ code: code.startsWith('FST_') ? 'CDP_BAD_REQUEST' : code, message: (err as Error).message });
     }
     request.log.error({ err }, 'request failed');
 
