@@ -1,8 +1,12 @@
 import { Command, CommanderError } from 'commander';
 import { isAppError } from '../lib/errors.js';
+import { registerApplyCommand } from './apply.js';
 import { createCliContext } from './context.js';
+import { registerGroupCommand } from './group.js';
 import { registerMigrateCommand } from './migrate.js';
+import { registerPlanCommand } from './plan.js';
 import { registerRunCommand } from './run.js';
+import { registerValidateCommand } from './validate.js';
 import { registerWorkerCommands } from './worker.js';
 
 async function main(): Promise<void> {
@@ -13,6 +17,10 @@ async function main(): Promise<void> {
     .exitOverride();
 
   registerMigrateCommand(program, ctx);
+  registerValidateCommand(program, ctx);
+  registerPlanCommand(program, ctx);
+  registerApplyCommand(program, ctx);
+  registerGroupCommand(program, ctx);
   registerRunCommand(program, ctx);
   registerWorkerCommands(program, ctx);
 
