@@ -138,7 +138,8 @@ export async function runExport(deps: JobDeps, runId: number): Promise<void> {
       const prepared = prepare(destination, slice, values, columnOf);
       // A payload equal to what the destination holds only moves the baseline forward; a
       // payload it refused as invalid is not sent again until it changes.
-      const same = prepared.filter((entry) => entry.action === 'update' && entry.payloadHash === slice.find((c) => c.profileId === entry.profileId)?.lastHash);
+      const lastHash = new Map(slice.map((c) => [c.profileId, c.lastHash]));
+      const same = prepared.filter((entry) => entry.action === 'update' && entry.payloadHash === lastHash.get(entry.profileId));
       const refusedAgain = prepared.filter((entry) => refusedHashes.get(entry.profileId) === entry.payloadHash);
       const skip = new Set([...same, ...refusedAgain]);
       await saveExportState(deps.pool, destination.id, destination.configHash, same.map((e) => ({ profileId: e.profileId, revision: e.revision, payloadHash: e.payloadHash, isRemoved: false })));

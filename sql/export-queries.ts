@@ -70,18 +70,32 @@ export async function loadMappedValues(db: Queryable, profileIds: number[], colu
   return new Map(rows.map((row) => [row.id, row.values ?? {}]));
 }
 
-/** The newest ledger entry per profile, to avoid resending a payload the destination refused. */
+/** A payload the destination refused this many times in a row is not sent again until it changes. */
+export const MAX_REFUSALS = 3;
+
+/**
+ * Profiles whose current payload the destination has refused as invalid MAX_REFUSALS times
+ * in a row (with that same payload hash), mapped to that hash.
+ */
 export async function loadRefusedHashes(db: Queryable, destinationId: number, profileIds: number[]): Promise<Map<number, string>> {
   const { rows } = await db.query<{ profileId: number; payloadHash: string }>(
     `SELECT profile_id AS "profileId", payload_hash AS "payloadHash"
      FROM (
-       SELECT DISTINCT ON (profile_id) profile_id, payload_hash, status, is_retryable
+       SELECT
+         profile_id,
+         payload_hash,
+         status,
+         is_retryable,
+         row_number() OVER (PARTITION BY profile_id ORDER BY id DESC) AS age,
+         first_value(payload_hash) OVER (PARTITION BY profile_id ORDER BY id DESC) AS newest_hash
        FROM roster_core.export_records
        WHERE destination_id = $1 AND profile_id = ANY($2::bigint[])
-       ORDER BY profile_id, id DESC
-     ) AS latest
-     WHERE status = 'failed' AND is_retryable = false`,
-    [destinationId, profileIds],
+     ) AS recent
+     WHERE age <= $3
+     GROUP BY profile_id, payload_hash
+     HAVING count(*) = $3
+        AND bool_and(status = 'failed' AND is_retryable = false AND payload_hash = newest_hash)`,
+    [destinationId, profileIds, MAX_REFUSALS],
   );
 
   return new Map(rows.map((row) => [row.profileId, row.payloadHash]));

@@ -111,7 +111,8 @@ export async function insertIdentityConflicts(
     `INSERT INTO roster_core.identity_conflicts (source_id, run_id, property_key, value, profile_id, other_profile_id, resolution, record_ref)
      SELECT $1, $2, property_key, value, profile_id, other_profile_id, resolution, record_ref
      FROM unnest($3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::text[])
-       AS c (property_key, value, profile_id, other_profile_id, resolution, record_ref)`,
+       AS c (property_key, value, profile_id, other_profile_id, resolution, record_ref)
+     ON CONFLICT (property_key, value, profile_id, other_profile_id) DO NOTHING`,
     [
       context.sourceId,
       context.runId,

@@ -106,6 +106,8 @@ CREATE TABLE roster_core.identity_conflicts (
   record_ref text,
   created_at timestamptz NOT NULL DEFAULT now()
 );
+-- A conflict is reported once, however often the same record is read again.
+CREATE UNIQUE INDEX identity_conflicts_pair_idx ON roster_core.identity_conflicts (property_key, value, profile_id, other_profile_id);
 
 CREATE TABLE roster_core.groups (
   id bigserial PRIMARY KEY,
