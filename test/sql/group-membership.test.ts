@@ -1,0 +1,260 @@
+// Covers group membership: incremental updates, full and time-relative recomputes, manual members, views.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ConfigError, NotFoundError } from '../../lib/errors.js';
+import {
+  addManualMembers,
+  dropGroupView,
+  recomputeGroup,
+  recomputeTimeRelativeGroups,
+  removeManualMembers,
+  syncGroupView,
+  updateMembershipsForProfiles,
+} from '../../sql/group-membership.js';
+import type { PropertyDef } from '../../sql/property-types.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { createGroup, defineProperties, insertProfiles, memberIds } from './group-fixtures.js';
+
+const ADULTS = { '>=': [{ var: 'age' }, 18] };
+
+describe('group membership', () => {
+  let db: TestDatabase;
+  let properties: Map<string, PropertyDef>;
+
+  beforeEach(async () => {
+    db = await createTestDatabase();
+    properties = await defineProperties(db.pool, [
+      { key: 'age', type: 'integer' },
+      { key: 'country', type: 'string' },
+      { key: 'seen', type: 'date' },
+      { key: 'tags', type: 'string', isList: true },
+    ]);
+  });
+
+  afterEach(async () => {
+    await db.drop();
+  });
+
+  async function revisions(ids: number[]): Promise<number[]> {
+    const { rows } = await db.pool.query<{ revision: number }>(
+      'SELECT revision FROM roster_core.profiles WHERE id = ANY($1::bigint[]) ORDER BY id',
+      [ids],
+    );
+
+    return rows.map((row) => row.revision);
+  }
+
+  async function history(groupId: number): Promise<Array<{ profileId: number; action: string; reason: string }>> {
+    const { rows } = await db.pool.query(
+      `SELECT profile_id AS "profileId", action, reason
+       FROM roster_core.group_membership_history WHERE group_id = $1 ORDER BY id`,
+      [groupId],
+    );
+
+    return rows;
+  }
+
+  it('enters and exits changed profiles with history rows and revision bumps', async () => {
+    const group = await createGroup(db.pool, { key: 'adults', rule: ADULTS }, properties);
+    const [adult, child, unknown] = await insertProfiles(db.pool, [{ age: 20 }, { age: 10 }, {}]);
+    const before = await revisions([adult, child, unknown]);
+
+    const first = await updateMembershipsForProfiles(db.pool, [adult, child, unknown], 'data_change');
+    expect(first).toEqual({ entered: 1, exited: 0, changedProfileIds: [adult] });
+    expect(await memberIds(db.pool, group.id)).toEqual([adult]);
+    const afterFirst = await revisions([adult, child, unknown]);
+    expect(afterFirst[0]).toBeGreaterThan(before[0]);
+    expect(afterFirst.slice(1)).toEqual(before.slice(1));
+
+    await db.pool.query('UPDATE roster_core.profiles SET age = CASE id WHEN $1 THEN 5 ELSE 30 END WHERE id IN ($1, $2)', [adult, child]);
+    const second = await updateMembershipsForProfiles(db.pool, [adult, child], 'data_change');
+    expect(second).toEqual({ entered: 1, exited: 1, changedProfileIds: [adult, child] });
+    expect(await memberIds(db.pool, group.id)).toEqual([child]);
+    expect(await history(group.id)).toEqual([
+      { profileId: adult, action: 'enter', reason: 'data_change' },
+      { profileId: child, action: 'enter', reason: 'data_change' },
+      { profileId: adult, action: 'exit', reason: 'data_change' },
+    ]);
+  });
+
+  it('changes nothing and bumps no revision when membership is already right', async () => {
+    await createGroup(db.pool, { key: 'adults', rule: ADULTS }, properties);
+    const ids = await insertProfiles(db.pool, [{ age: 20 }, { age: 10 }]);
+    await updateMembershipsForProfiles(db.pool, ids, 'data_change');
+    const before = await revisions(ids);
+
+    const again = await updateMembershipsForProfiles(db.pool, ids, 'data_change');
+    expect(again).toEqual({ entered: 0, exited: 0, changedProfileIds: [] });
+    expect(await revisions(ids)).toEqual(before);
+  });
+
+  it('evaluates only the given profiles', async () => {
+    const group = await createGroup(db.pool, { key: 'adults', rule: ADULTS }, properties);
+    const [given, other] = await insertProfiles(db.pool, [{ age: 40 }, { age: 40 }]);
+
+    await updateMembershipsForProfiles(db.pool, [given], 'data_change');
+    expect(await memberIds(db.pool, group.id)).toEqual([given]);
+    expect(other).toBeGreaterThan(0);
+  });
+
+  it('bumps a profile once when it changes in several groups', async () => {
+    await createGroup(db.pool, { key: 'adults', rule: ADULTS }, properties);
+    await createGroup(db.pool, { key: 'canadians', rule: { '==': [{ var: 'country' }, 'Canada'] } }, properties);
+    const [id] = await insertProfiles(db.pool, [{ age: 30, country: 'Canada' }]);
+    const [before] = await revisions([id]);
+
+    const result = await updateMembershipsForProfiles(db.pool, [id], 'data_change');
+    expect(result).toEqual({ entered: 2, exited: 0, changedProfileIds: [id] });
+    const { rows } = await db.pool.query<{ last_value: number }>('SELECT last_value FROM roster_core.profile_revision_seq');
+    expect((await revisions([id]))[0]).toBe(rows[0].last_value);
+    expect(rows[0].last_value).toBe(before + 1);
+  });
+
+  it('recomputes a group to the same members as incremental updates', async () => {
+    const rule = { or: [{ and: [ADULTS, { in: [{ var: 'country' }, ['Canada', 'Mexico']] }] }, { in: ['vip', { var: 'tags' }] }] };
+    const full = await createGroup(db.pool, { key: 'full', rule }, properties);
+    const countries = ['Canada', 'Mexico', 'France', null];
+    const ids = await insertProfiles(
+      db.pool,
+      Array.from({ length: 120 }, (_, i) => ({
+        age: i % 7 === 0 ? null : (i * 13) % 60,
+        country: countries[i % 4],
+        tags: i % 5 === 0 ? ['vip'] : i % 3 === 0 ? [] : ['other'],
+      })),
+    );
+
+    const recomputed = await recomputeGroup(db.pool, full.id, 'rule_change');
+    const incremental = await createGroup(db.pool, { key: 'incremental', rule }, properties);
+    const update = await updateMembershipsForProfiles(db.pool, ids, 'data_change');
+
+    const members = await memberIds(db.pool, full.id);
+    expect(members.length).toBeGreaterThan(0);
+    expect(members.length).toBeLessThan(ids.length);
+    expect(await memberIds(db.pool, incremental.id)).toEqual(members);
+    expect(recomputed).toEqual({ entered: members.length, exited: 0 });
+    expect(update.entered).toBe(members.length);
+    expect(update.exited).toBe(0);
+  });
+
+  it('recomputes exits with the given reason and bumps revisions', async () => {
+    const group = await createGroup(db.pool, { key: 'adults', rule: ADULTS }, properties);
+    const [leaving, staying] = await insertProfiles(db.pool, [{ age: 40 }, { age: 50 }]);
+    await recomputeGroup(db.pool, group.id, 'rule_change');
+    await db.pool.query('UPDATE roster_core.profiles SET age = 3 WHERE id = $1', [leaving]);
+    const before = await revisions([leaving, staying]);
+
+    expect(await recomputeGroup(db.pool, group.id, 'rule_change')).toEqual({ entered: 0, exited: 1 });
+    expect(await memberIds(db.pool, group.id)).toEqual([staying]);
+    expect((await history(group.id)).at(-1)).toEqual({ profileId: leaving, action: 'exit', reason: 'rule_change' });
+    const after = await revisions([leaving, staying]);
+    expect(after[0]).toBeGreaterThan(before[0]);
+    expect(after[1]).toBe(before[1]);
+  });
+
+  it('recomputes only time-relative groups as time passes', async () => {
+    const recent = await createGroup(db.pool, { key: 'recent', rule: { '>': [{ var: 'seen' }, { ago: [7, 'days'] }] } }, properties);
+    const adults = await createGroup(db.pool, { key: 'adults', rule: ADULTS }, properties);
+    const [id] = await insertProfiles(db.pool, [{ seen: new Date(Date.now() - 6 * 86_400_000), age: 30 }]);
+    await updateMembershipsForProfiles(db.pool, [id], 'data_change');
+    // Time passes (backdated) and the age changes without an incremental update.
+    await db.pool.query(`UPDATE roster_core.profiles SET seen = now() - interval '8 days', age = 1 WHERE id = $1`, [id]);
+
+    const results = await recomputeTimeRelativeGroups(db.pool);
+    expect(results).toEqual([{ groupId: recent.id, groupKey: 'recent', entered: 0, exited: 1 }]);
+    expect(await memberIds(db.pool, recent.id)).toEqual([]);
+    expect(await memberIds(db.pool, adults.id)).toEqual([id]);
+    expect((await history(recent.id)).at(-1)).toEqual({ profileId: id, action: 'exit', reason: 'time_passing' });
+  });
+
+  it('adds and removes manual members with history and revision bumps', async () => {
+    const group = await createGroup(db.pool, { key: 'hand_picked' }, properties);
+    const [a, b] = await insertProfiles(db.pool, [{}, {}]);
+    const before = await revisions([a, b]);
+
+    expect(await addManualMembers(db.pool, group.id, [a, b, a])).toEqual({ entered: 2, exited: 0, changedProfileIds: [a, b] });
+    expect(await addManualMembers(db.pool, group.id, [a])).toEqual({ entered: 0, exited: 0, changedProfileIds: [] });
+    const afterAdd = await revisions([a, b]);
+    expect(afterAdd[0]).toBeGreaterThan(before[0]);
+
+    expect(await removeManualMembers(db.pool, group.id, [a])).toEqual({ entered: 0, exited: 1, changedProfileIds: [a] });
+    expect(await memberIds(db.pool, group.id)).toEqual([b]);
+    expect((await revisions([a, b]))[0]).toBeGreaterThan(afterAdd[0]);
+    expect(await history(group.id)).toEqual([
+      { profileId: a, action: 'enter', reason: 'manual' },
+      { profileId: b, action: 'enter', reason: 'manual' },
+      { profileId: a, action: 'exit', reason: 'manual' },
+    ]);
+  });
+
+  it('leaves manual groups out of incremental updates', async () => {
+    const group = await createGroup(db.pool, { key: 'hand_picked' }, properties);
+    const [id] = await insertProfiles(db.pool, [{ age: 30 }]);
+    await addManualMembers(db.pool, group.id, [id]);
+
+    await updateMembershipsForProfiles(db.pool, [id], 'data_change');
+    expect(await memberIds(db.pool, group.id)).toEqual([id]);
+  });
+
+  it('rejects manual changes to a calculated group and recomputes of a manual one', async () => {
+    const calculated = await createGroup(db.pool, { key: 'adults', rule: ADULTS }, properties);
+    const manual = await createGroup(db.pool, { key: 'hand_picked' }, properties);
+    const [id] = await insertProfiles(db.pool, [{}]);
+
+    await expect(addManualMembers(db.pool, calculated.id, [id])).rejects.toMatchObject({ code: 'CDP_GROUP_NOT_MANUAL' });
+    await expect(removeManualMembers(db.pool, calculated.id, [id])).rejects.toBeInstanceOf(ConfigError);
+    await expect(recomputeGroup(db.pool, manual.id, 'manual')).rejects.toMatchObject({ code: 'CDP_GROUP_NOT_CALCULATED' });
+    await expect(recomputeGroup(db.pool, 999_999, 'manual')).rejects.toBeInstanceOf(NotFoundError);
+    await expect(addManualMembers(db.pool, manual.id, [id, 999_999])).rejects.toMatchObject({ code: 'CDP_PROFILE_NOT_FOUND' });
+  });
+
+  it('creates views that follow the live rule or the manual members, and drops them', async () => {
+    const calculated = await createGroup(db.pool, { key: 'adults', rule: ADULTS }, properties);
+    const manual = await createGroup(db.pool, { key: 'hand_picked' }, properties);
+    const [adult, child] = await insertProfiles(db.pool, [{ age: 30 }, { age: 3 }]);
+    await addManualMembers(db.pool, manual.id, [child]);
+    await syncGroupView(db.pool, calculated);
+    await syncGroupView(db.pool, manual);
+
+    const view = async (name: string) =>
+      (await db.pool.query<{ profile_id: number }>(`SELECT profile_id FROM roster.${name} ORDER BY profile_id`)).rows.map(
+        (row) => row.profile_id,
+      );
+    expect(await view('group_adults')).toEqual([adult]);
+    expect(await view('group_hand_picked')).toEqual([child]);
+    const { rows } = await db.pool.query<{ comment: string }>(`SELECT obj_description('roster.group_adults'::regclass) AS comment`);
+    expect(rows[0].comment).toContain(JSON.stringify(ADULTS));
+
+    await dropGroupView(db.pool, 'adults');
+    const { rows: left } = await db.pool.query(
+      `SELECT viewname FROM pg_views WHERE schemaname = 'roster' AND viewname IN ('group_adults', 'group_hand_picked')`,
+    );
+    expect(left.map((row) => row.viewname)).toEqual(['group_hand_picked']);
+  });
+
+  it('rejects a group key too long for a view name', async () => {
+    const group = { id: 1, key: 'k'.repeat(80), compiledSql: null, type: 'manual' as const };
+    await expect(syncGroupView(db.pool, group)).rejects.toMatchObject({ code: 'CDP_GROUP_KEY_TOO_LONG' });
+  });
+
+  it('re-evaluates 1,000 changed profiles in three groups quickly', async () => {
+    await createGroup(db.pool, { key: 'adults', rule: ADULTS }, properties);
+    await createGroup(db.pool, { key: 'canadians', rule: { '==': [{ var: 'country' }, 'Canada'] } }, properties);
+    await createGroup(db.pool, { key: 'recent', rule: { '>': [{ var: 'seen' }, { ago: [30, 'days'] }] } }, properties);
+    await db.pool.query(
+      `INSERT INTO roster_core.profiles (age, country, seen)
+       SELECT i % 90, (ARRAY['Canada', 'Mexico', 'France'])[i % 3 + 1], now() - (i % 60) * interval '1 day'
+       FROM generate_series(1, 50000) AS i`,
+    );
+    const { rows } = await db.pool.query<{ id: number }>('SELECT id FROM roster_core.profiles ORDER BY random() LIMIT 1000');
+    const ids = rows.map((row) => row.id);
+    await updateMembershipsForProfiles(db.pool, ids, 'data_change');
+    await db.pool.query('UPDATE roster_core.profiles SET age = 90 - age WHERE id = ANY($1::bigint[])', [ids]);
+
+    const started = performance.now();
+    const result = await updateMembershipsForProfiles(db.pool, ids, 'data_change');
+    const durationMs = performance.now() - started;
+
+    expect(result.entered + result.exited).toBeGreaterThan(0);
+    // The target is 50 ms; the bound leaves room for a loaded CI machine.
+    expect(durationMs).toBeLessThan(250);
+  });
+});
