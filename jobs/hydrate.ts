@@ -1,4 +1,5 @@
 import { withTransaction, type PoolClient } from '../lib/db.js';
+import { describeError } from '../lib/errors.js';
 import { getConnector } from '../connectors/index.js';
 import type { PropertyFetch } from '../connectors/sdk/index.js';
 import { updateMembershipsForProfiles } from '../sql/group-membership.js';
@@ -12,6 +13,8 @@ export interface HydrationResult {
   profiles: number;
   changed: number;
   batches: number;
+  /** Sources that failed and were skipped, with their error code. */
+  failedSources: Array<{ sourceId: number; code: string }>;
 }
 
 function toFetch(row: PropertyFetchRow): PropertyFetch {
@@ -49,24 +52,32 @@ async function loadProfileValues(client: PoolClient, profileIds: number[]): Prom
   return rows.map((row) => ({ id: String(row.id), values: row.values }));
 }
 
-async function hydrateBatch(deps: JobDeps, client: PoolClient, profileIds: number[], sources: SourceRow[], fetches: PropertyFetchRow[]): Promise<number> {
+async function hydrateBatch(deps: JobDeps, client: PoolClient, profileIds: number[], sources: SourceRow[], fetches: PropertyFetchRow[], failedSources: Map<number, string>): Promise<number> {
   const properties = await loadPropertyDefs(client);
   const profiles = await loadProfileValues(client, profileIds);
   const rows: ProfileValuesRow[] = [];
   for (const source of sources) {
     const own = fetches.filter((fetch) => fetch.sourceId === source.id);
-    if (own.length === 0) continue;
+    if (own.length === 0 || failedSources.has(source.id)) continue;
     const connector = getConnector(source.app.type, 'source');
     const { incremental: _incremental, identity, createsProfiles: _creates, ...stream } = source.options;
-    const result = await connector.source!.fetchProperties(connectorContext(deps.log, source.app), {
-      config: appConfig(source.app),
-      stream,
-      match: identity,
-      profiles,
-      properties: own.map(toFetch),
-    });
-    for (const [profileId, values] of result) {
-      rows.push({ profileId: Number(profileId), values, ref: `${source.key}:hydration` });
+    try {
+      const result = await connector.source!.fetchProperties(connectorContext(deps.log, source.app), {
+        config: appConfig(source.app),
+        stream,
+        match: identity,
+        profiles,
+        properties: own.map(toFetch),
+      });
+      for (const [profileId, values] of result) {
+        rows.push({ profileId: Number(profileId), values, ref: `${source.key}:hydration` });
+      }
+    } catch (err) {
+      // One unreachable source must not stop every other source's values from flowing: its
+      // properties keep their last values until its next import queues the profiles again.
+      const { code } = describeError(err);
+      failedSources.set(source.id, code);
+      deps.log.warn({ err, sourceId: source.id, code }, 'source skipped during hydration');
     }
   }
   const written = await writeProfileValues(client, { properties, sourceId: null, runId: null }, rows);
@@ -85,12 +96,13 @@ async function hydrateBatch(deps: JobDeps, client: PoolClient, profileIds: numbe
 export async function runHydration(deps: JobDeps): Promise<HydrationResult> {
   const sources = await loadSources(deps.pool);
   const fetches = await loadPropertyFetches(deps.pool);
-  const result: HydrationResult = { profiles: 0, changed: 0, batches: 0 };
+  const result: HydrationResult = { profiles: 0, changed: 0, batches: 0, failedSources: [] };
+  const failedSources = new Map<number, string>();
   const startedAt = Date.now();
   for (;;) {
     const batch = await withTransaction(deps.pool, async (client) => {
       const profileIds = await takeBatch(client, deps.config.hydrationBatchSize);
-      const changed = profileIds.length > 0 ? await hydrateBatch(deps, client, profileIds, sources, fetches) : 0;
+      const changed = profileIds.length > 0 ? await hydrateBatch(deps, client, profileIds, sources, fetches, failedSources) : 0;
 
       return { size: profileIds.length, changed };
     });
@@ -100,6 +112,7 @@ export async function runHydration(deps: JobDeps): Promise<HydrationResult> {
     result.batches += 1;
     deps.log.debug({ profiles: batch.size, changed: batch.changed }, 'hydration batch written');
   }
+  result.failedSources = [...failedSources].map(([sourceId, code]) => ({ sourceId, code }));
   if (result.profiles > 0) {
     const { rows } = await deps.pool.query<{ id: number }>('SELECT id FROM roster_core.destinations ORDER BY id');
     for (const { id } of rows) {

@@ -34,6 +34,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
 
     return reply.status(500).send({ code: 'CDP_INTERNAL', message: 'Internal error' });
   });
+  app.setNotFoundHandler((request, reply) =>
+    reply.status(404).send({ code: 'CDP_ROUTE_NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]}` }),
+  );
   await app.register(healthRoutes, { pool: deps.pool });
 
   return app;
