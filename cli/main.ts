@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { isAppError } from '../lib/errors.js';
 import { registerApplyCommand } from './apply.js';
 import { createCliContext } from './context.js';
+import { registerDemoCommand } from './demo.js';
 import { registerGroupCommand } from './group.js';
 import { registerMigrateCommand } from './migrate.js';
 import { registerPlanCommand } from './plan.js';
@@ -23,6 +24,7 @@ async function main(): Promise<void> {
   registerGroupCommand(program, ctx);
   registerRunCommand(program, ctx);
   registerWorkerCommands(program, ctx);
+  registerDemoCommand(program, ctx);
 
   await program.parseAsync(process.argv);
 }
