@@ -91,7 +91,8 @@ export async function updateMembershipsForProfiles(
   profileIds: number[],
   reason: string,
 ): Promise<MembershipChange> {
-  const ids = [...new Set(profileIds)];
+  // Sorted ids let the primary-key scans walk the index in order.
+  const ids = [...new Set(profileIds)].sort((a, b) => a - b);
   if (ids.length === 0) {
     return { entered: 0, exited: 0, changedProfileIds: [] };
   }
