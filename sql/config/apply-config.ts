@@ -235,7 +235,9 @@ async function describeImpacts(client: PoolClient, changes: Changes, stored: Sto
   }
   if (changes.needsRefetch) {
     const { rows } = await client.query<{ count: number }>('SELECT count(*)::int AS count FROM roster_core.profiles');
-    impacts.push(`${rows[0].count} profiles are queued to refetch their properties`);
+    if (rows[0].count > 0) {
+      impacts.push(`${rows[0].count} profiles are queued to refetch their properties`);
+    }
   }
   const storedGroups = new Map(stored.groups.map((row) => [row.key, row]));
   for (const key of changes.groups.deleted) {
