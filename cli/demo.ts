@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import { listConnectors } from '../connectors/index.js';
 import { generateStore, type StoreCounts } from '../examples/demo/generate-store.js';
 import { createPool } from '../lib/db.js';
 import { ConfigError } from '../lib/errors.js';
@@ -35,6 +36,14 @@ export interface DemoResult {
   profilesBefore: number;
   outcome: RunOutcome;
   exports: Array<{ key: string; records: number; failed: number }>;
+}
+
+/**
+ * Ends the connection pools connectors keep between runs. Nothing else closes them in a
+ * one-shot command, and their idle connections would hold the process open for seconds.
+ */
+async function closeConnectors(): Promise<void> {
+  await Promise.all(listConnectors().flatMap((connector) => [connector.source?.close?.(), connector.destination?.close?.()]));
 }
 
 /** The warehouse database on the same server as Roster's, created when missing. */
@@ -91,15 +100,20 @@ export async function runDemo(
   await applyConfig(db.pool, config);
 
   const profilesBefore = await profileCount(db.pool);
-  const outcome = await runOnce(ctx, db, {
-    sources: config.sources.map((source) => source.key),
-    destinations: config.destinations.map((destination) => destination.key),
-  });
+  let outcome: RunOutcome;
+  try {
+    outcome = await runOnce(ctx, db, {
+      sources: config.sources.map((source) => source.key),
+      destinations: config.destinations.map((destination) => destination.key),
+    });
+  } finally {
+    await closeConnectors();
+  }
   const exports = config.destinations.map((destination) => {
     const runs = outcome.runs.filter((run) => run.kind === 'export' && run.objectKey === destination.key);
     const sum = (names: string[]) => runs.reduce((total, run) => total + names.reduce((n, name) => n + (run.counts[name] ?? 0), 0), 0);
 
-    return { key: destination.key, records: sum(['created', 'updated', 'deleted']), failed: sum(['failed']) };
+    return { key: destination.key, records: sum(['created', 'updated', 'removed']), failed: sum(['failed']) };
   });
 
   return { warehouseUrl, outputDir, store, generateMs, profilesBefore, outcome, exports };
@@ -119,8 +133,13 @@ function withoutPassword(url: string): string {
   return parsed.toString();
 }
 
-export function formatDemo(result: DemoResult, databaseUrl: string): string {
+/**
+ * The demo's report. Passwords in connection strings are masked unless `showPasswords` (the
+ * embedded server's fixed local credentials are no secret, and the commands must work as shown).
+ */
+export function formatDemo(result: DemoResult, databaseUrl: string, options: { showPasswords?: boolean } = {}): string {
   const { outcome, store } = result;
+  const shown = (url: string) => (options.showPasswords ? url : withoutPassword(url));
   const lines: string[] = [];
   lines.push(
     `Store warehouse built in ${(result.generateMs / 1000).toFixed(1)} s: ${formatNumber(store.customers)} customers, ` +
@@ -154,15 +173,18 @@ export function formatDemo(result: DemoResult, databaseUrl: string): string {
   lines.push(
     '',
     'Where to look next:',
-    `  psql '${withoutPassword(databaseUrl)}'`,
-    '    SELECT * FROM roster.profiles LIMIT 10;',
-    '    SELECT p.email, p.ltv FROM roster."group_high_value" JOIN roster.profiles AS p USING (profile_id) ORDER BY p.ltv DESC LIMIT 10;',
-    '    SELECT group_key, count(*) FROM roster.group_members GROUP BY group_key;',
-    '    SELECT * FROM roster.export_records ORDER BY record_id DESC LIMIT 10;',
-    `  psql '${withoutPassword(result.warehouseUrl)}' -c 'SELECT * FROM crm_contacts LIMIT 10'`,
-    `  CSV export: ${csvFile}`,
-    `  API and its docs: ${DEMO_WAREHOUSE_ENV}='${withoutPassword(result.warehouseUrl)}' roster start, then open http://127.0.0.1:3000/docs`,
-    '  The config that did all this: examples/demo/config/*.yml',
+    `  CSV export:  ${csvFile}`,
+    '  The config:  examples/demo/config/*.yml',
+    '  Serve the API and run the schedules (the embedded Postgres runs while this does):',
+    `    ${DEMO_WAREHOUSE_ENV}='${shown(result.warehouseUrl)}' node bin/roster.js start`,
+    '    then open http://127.0.0.1:3000/docs',
+    '  Read the results with SQL (while Roster or your own Postgres is running):',
+    `    psql '${shown(databaseUrl)}'`,
+    '      SELECT * FROM roster.profiles LIMIT 10;',
+    '      SELECT p.email, p.ltv FROM roster."group_high_value" JOIN roster.profiles AS p USING (profile_id) ORDER BY p.ltv DESC LIMIT 10;',
+    '      SELECT group_key, count(*) FROM roster.group_members GROUP BY group_key;',
+    '      SELECT * FROM roster.export_records ORDER BY record_id DESC LIMIT 10;',
+    `    psql '${shown(result.warehouseUrl)}' -c 'SELECT * FROM crm_contacts LIMIT 10'`,
   );
 
   return `${lines.join('\n')}\n`;
@@ -186,11 +208,16 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
     .option('-c, --customers <n>', 'number of customers to generate', parseCount('customers', 1), 3000)
     .option('--seed <n>', 'random seed: the same seed gives the same store', parseCount('seed', 0), 42)
     .option('-o, --out <dir>', 'folder for the CSV export (default: demo-exports beside the data folder)')
-    .action(async (options: { customers: number; seed: number; out?: string }) => {
+    .option('-v, --verbose', 'keep the configured log level instead of showing warnings only')
+    .action(async (options: { customers: number; seed: number; out?: string; verbose?: boolean }) => {
+      // The log shares stdout with the summary; per-run info lines would bury it.
+      if (!options.verbose && ctx.log.isLevelEnabled('info')) {
+        ctx.log.level = 'warn';
+      }
       const db = await ctx.openDatabase();
       try {
         const result = await runDemo(ctx, db, { customers: options.customers, seed: options.seed, outputDir: options.out });
-        process.stdout.write(formatDemo(result, db.url));
+        process.stdout.write(formatDemo(result, db.url, { showPasswords: db.embedded !== undefined }));
         if (result.outcome.failed) {
           process.exitCode = 1;
         }

@@ -9,7 +9,7 @@ import type { Pool } from '../../lib/db.js';
 export interface GenerateStoreOptions {
   customers: number;
   seed: number;
-  /** The end of the generated history; defaults to the current time. */
+  /** The end of the generated history; defaults to the start of the current UTC day. */
   now?: Date;
 }
 
@@ -111,7 +111,9 @@ export async function generateStore(pool: Pool, options: GenerateStoreOptions): 
     'nl-NL': new Faker({ locale: [nl, en, base] }),
   };
   Object.values(localeFakers).forEach((localeFaker, i) => localeFaker.seed(options.seed + i + 1));
-  const now = (options.now ?? new Date()).getTime();
+  // Anchored to midnight so that runs on the same day build the very same store, and a repeated
+  // demo shows incremental imports finding nothing new.
+  const now = options.now?.getTime() ?? Math.floor(Date.now() / DAY_MS) * DAY_MS;
   const start = now - HISTORY_MS;
 
   const customers = { id: [] as number[], first_name: [] as string[], last_name: [] as string[], email: [] as string[], locale: [] as string[], created_at: [] as Date[], updated_at: [] as Date[] };
