@@ -255,6 +255,6 @@ describe('group membership', () => {
 
     expect(result.entered + result.exited).toBeGreaterThan(0);
     // The target is 50 ms; the bound leaves room for a loaded CI machine.
-    expect(durationMs).toBeLessThan(250);
+    expect(durationMs).toBeLessThan(500);
   });
 });
