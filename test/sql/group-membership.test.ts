@@ -135,19 +135,24 @@ describe('group membership', () => {
     expect(update.exited).toBe(0);
   });
 
-  it('recomputes exits with the given reason and bumps revisions', async () => {
+  it('recomputes entries and exits together with the given reason and bumps revisions', async () => {
     const group = await createGroup(db.pool, { key: 'adults', rule: ADULTS }, properties);
-    const [leaving, staying] = await insertProfiles(db.pool, [{ age: 40 }, { age: 50 }]);
+    const [leaving, staying, child] = await insertProfiles(db.pool, [{ age: 40 }, { age: 50 }, { age: 9 }]);
     await recomputeGroup(db.pool, group.id, 'rule_change');
     await db.pool.query('UPDATE roster_core.profiles SET age = 3 WHERE id = $1', [leaving]);
-    const before = await revisions([leaving, staying]);
+    await db.pool.query('UPDATE roster_core.profiles SET age = 19 WHERE id = $1', [child]);
+    const before = await revisions([leaving, staying, child]);
 
-    expect(await recomputeGroup(db.pool, group.id, 'rule_change')).toEqual({ entered: 0, exited: 1 });
-    expect(await memberIds(db.pool, group.id)).toEqual([staying]);
-    expect((await history(group.id)).at(-1)).toEqual({ profileId: leaving, action: 'exit', reason: 'rule_change' });
-    const after = await revisions([leaving, staying]);
+    expect(await recomputeGroup(db.pool, group.id, 'rule_change')).toEqual({ entered: 1, exited: 1 });
+    expect(await memberIds(db.pool, group.id)).toEqual([staying, child]);
+    expect((await history(group.id)).slice(-2)).toEqual([
+      { profileId: child, action: 'enter', reason: 'rule_change' },
+      { profileId: leaving, action: 'exit', reason: 'rule_change' },
+    ]);
+    const after = await revisions([leaving, staying, child]);
     expect(after[0]).toBeGreaterThan(before[0]);
     expect(after[1]).toBe(before[1]);
+    expect(after[2]).toBeGreaterThan(before[2]);
   });
 
   it('recomputes only time-relative groups as time passes', async () => {
