@@ -31,6 +31,10 @@ export function groupViewName(key: string): string {
   return `roster.${quoteIdent(name)}`;
 }
 
+// TODO: a calculated group's view depends on the profile columns its rule reads, so dropping
+// a property column fails until the view is dropped or re-synced without it; `roster apply`
+// must drop affected group views before removing a property, or the apply stops with an error.
+
 /** Creates or replaces the view of one group and its comment. */
 export async function syncGroupView(client: Queryable, group: GroupViewSpec): Promise<void> {
   const viewName = groupViewName(group.key);
