@@ -40,9 +40,10 @@ export class MysqlPools {
         timezone: 'Z',
         supportBigNumbers: true,
       });
+      // The event hands over the callback-style connection despite the promise typings.
+      // Commands queue in order on a connection, so this runs before any query of ours.
       pool.on('connection', (connection) => {
-        // Commands queue in order on a connection, so this runs before any query of ours.
-        connection.query("SET time_zone = '+00:00'").catch(() => {});
+        (connection as unknown as CallbackConnection).query("SET time_zone = '+00:00'", () => {});
       });
       this.pools.set(key, pool);
     }
