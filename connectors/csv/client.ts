@@ -40,7 +40,10 @@ function mapCsvError(err: unknown, file: string): unknown {
 
 /** Streams a CSV file's rows (header row gives the column names) in batches. */
 export async function* readCsv(file: string, options: { delimiter?: string; batchSize: number; signal: AbortSignal }): AsyncGenerator<Array<Record<string, string>>> {
-  const parser = createReadStream(file).pipe(parse({ columns: true, delimiter: options.delimiter ?? ',', bom: true, skip_empty_lines: true }));
+  const input = createReadStream(file);
+  const parser = input.pipe(parse({ columns: true, delimiter: options.delimiter ?? ',', bom: true, skip_empty_lines: true }));
+  // pipe() does not forward a read error (a missing file); the parser must end with it.
+  input.on('error', (err) => parser.destroy(err));
   let batch: Array<Record<string, string>> = [];
   try {
     for await (const row of parser) {
@@ -54,6 +57,7 @@ export async function* readCsv(file: string, options: { delimiter?: string; batc
   } catch (err) {
     throw mapCsvError(err, file);
   } finally {
+    input.destroy();
     parser.destroy();
   }
   if (batch.length > 0) {
