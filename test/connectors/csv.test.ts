@@ -25,7 +25,7 @@ afterAll(async () => {
 });
 
 async function readAll(stream: object, batchSize: number) {
-  const messages: SourceMessage<never>[] = [];
+  const messages: Array<SourceMessage<unknown>> = [];
   for await (const message of source.read(ctx, { config: { baseDir: dir }, stream, state: null, batchSize })) {
     messages.push(message);
   }
