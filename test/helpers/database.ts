@@ -1,10 +1,10 @@
 // Gives each test file a fresh, migrated Postgres database cloned from a template.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { inject } from 'vitest';
 import { createPool, type Pool } from '../../lib/db.js';
 
 export const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-export const TEMPLATE_DB = 'roster_test_template';
 
 export function databaseUrl(name: string): string {
   const url = new URL(ADMIN_URL);
@@ -33,7 +33,7 @@ export interface TestDatabase {
 /** A new database cloned from the migrated template; `drop()` removes it. */
 export async function createTestDatabase(): Promise<TestDatabase> {
   const name = `roster_t_${randomBytes(5).toString('hex')}`;
-  await adminQuery(`CREATE DATABASE ${name} TEMPLATE ${TEMPLATE_DB}`);
+  await adminQuery(`CREATE DATABASE ${name} TEMPLATE ${inject('templateDb')}`);
   const url = databaseUrl(name);
   const pool = createPool(url, 5);
 
