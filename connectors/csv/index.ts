@@ -67,6 +67,11 @@ const source: SourceConnector<CsvConfig, never> = {
   },
   async *read(ctx, req) {
     const { file, delimiter } = streamFile(req.config, req.stream);
+    // A file is checked whole before its first row is handed over, so a malformed line near
+    // the end fails the run before anything from the file is stored.
+    for await (const _rows of readCsv(file, { delimiter, batchSize: 10_000, signal: ctx.signal })) {
+      // parsing is the check
+    }
     for await (const records of readCsv(file, { delimiter, batchSize: Math.max(1, req.batchSize), signal: ctx.signal })) {
       yield { type: 'records', records };
     }

@@ -18,7 +18,8 @@ describe('failing runs', () => {
     db = await createTestDatabase();
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'roster-failures-'));
     await fs.writeFile(path.join(dir, 'good.csv'), 'id,email\n1,a@example.com\n2,b@example.com\n');
-    await fs.writeFile(path.join(dir, 'bad.csv'), 'id,email\n3,"c@example.com\n4,d@example.com\n');
+    // The broken line comes after a good one: the good row must not be stored either.
+    await fs.writeFile(path.join(dir, 'bad.csv'), 'id,email\n5,e@example.com\n6,f@example.com\n7,g@example.com\n3,"c@example.com\n4,d@example.com\n');
     process.env.FAILURES_DOWN_URL = 'postgres://nobody@127.0.0.1:1/nothing';
     await applyYaml(
       db.pool,
@@ -50,8 +51,8 @@ destinations:
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  it('records each failed run with its code and still runs the others', async () => {
-    const outcome = await runOnce({ config: loadConfig({}), log: pino({ level: 'silent' }) }, { pool: db.pool, url: db.url });
+  it('records each failed run with its code, stores nothing from a malformed file, and still runs the others', async () => {
+    const outcome = await runOnce({ config: loadConfig({ ROSTER_IMPORT_BATCH_SIZE: '1' }), log: pino({ level: 'silent' }) }, { pool: db.pool, url: db.url });
 
     expect(outcome.failed).toBe(true);
     const byKey = Object.fromEntries(outcome.runs.map((run) => [`${run.kind}:${run.objectKey}`, run]));
