@@ -28,7 +28,7 @@ function schemaTypeOf(type: string | undefined, field: string): unknown {
  * config names. Throws ConfigError `CDP_SECRET_ENV_MISSING` when one is unset, and
  * `CDP_SECRET_ENV_INVALID` when an object-valued secret is not JSON.
  */
-export function resolveAppConfig(app: StoredAppConfig, env: NodeJS.ProcessEnv = process.env): Record<string, unknown> {
+export function resolveAppConfig(app: StoredAppConfig, env?: NodeJS.ProcessEnv): Record<string, unknown> {
   const resolved: Record<string, unknown> = { ...app.options };
   for (const [field, name] of Object.entries(app.secretEnvs ?? app.secret_envs ?? {})) {
     const value = readSecretEnv(name, env);
