@@ -238,13 +238,3 @@ CREATE TABLE roster_core.hydration_queue (
   queued_at timestamptz NOT NULL DEFAULT now(),
   CONSTRAINT hydration_queue_profile_id_fkey FOREIGN KEY (profile_id) REFERENCES roster_core.profiles (id) ON DELETE CASCADE
 );
-
-CREATE TABLE roster_core.events (
-  id bigserial PRIMARY KEY,
-  profile_id bigint,
-  type text NOT NULL,
-  payload jsonb NOT NULL DEFAULT '{}',
-  occurred_at timestamptz NOT NULL DEFAULT now(),
-  received_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX events_profile_id_occurred_at_idx ON roster_core.events (profile_id, occurred_at);

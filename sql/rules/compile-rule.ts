@@ -181,7 +181,7 @@ class RuleCompiler {
     this.isTimeRelative = true;
     const interval = `make_interval(${unit.arg} => ${this.bind(count, 'integer')})`;
 
-    return `(now() ${op === 'ago' ? '-' : '+'} ${interval})`;
+    return `(roster_core.clock() ${op === 'ago' ? '-' : '+'} ${interval})`;
   }
 
   literal(def: PropertyDef, value: unknown, path: string): unknown {
