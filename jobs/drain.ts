@@ -3,8 +3,9 @@ import { HANDLERS } from './handlers.js';
 import { bossQueue, ensureQueues, QUEUES, type JobDeps, type QueueName } from './index.js';
 import { tick } from './tick.js';
 
-// Imports feed hydration, which feeds exports: draining in this order finishes in few passes.
-const ORDER: QueueName[] = [QUEUES.importRun, QUEUES.hydrate, QUEUES.exportRun];
+// Imports and events feed hydration, which feeds outbound events and exports: draining in
+// this order finishes in few passes.
+const ORDER: QueueName[] = [QUEUES.importRun, QUEUES.processEvents, QUEUES.hydrate, QUEUES.outboundEvents, QUEUES.exportRun];
 
 export interface DrainResult {
   jobs: number;

@@ -7,7 +7,9 @@ import { createRun } from '../sql/run-queries.js';
 /** Queue names. Jobs move runs and batches; per-profile work lives in tables. */
 export const QUEUES = {
   importRun: 'roster-import-run',
+  processEvents: 'roster-process-events',
   hydrate: 'roster-hydrate',
+  outboundEvents: 'roster-outbound-events',
   exportRun: 'roster-export-run',
 } as const;
 
@@ -40,6 +42,9 @@ export async function ensureQueues(boss: PgBoss): Promise<void> {
     { name: QUEUES.importRun, policy: 'standard', retryLimit: 2 },
     // One hydration job waiting is enough: it drains the whole hydration queue table.
     { name: QUEUES.hydrate, policy: 'stately', retryLimit: 5 },
+    // Likewise for events: one job drains every pending event, and one sends every ready one.
+    { name: QUEUES.processEvents, policy: 'stately', retryLimit: 5 },
+    { name: QUEUES.outboundEvents, policy: 'stately', retryLimit: 5 },
     { name: QUEUES.exportRun, policy: 'standard', retryLimit: 2 },
   ];
   for (const { name, policy, retryLimit } of policies) {
@@ -79,4 +84,14 @@ export async function requestExportRun(db: Queryable, queue: JobQueue, destinati
 
 export async function requestHydration(queue: JobQueue): Promise<void> {
   await queue.send(QUEUES.hydrate, {});
+}
+
+/** Asks for the pending inbound events to be resolved to profiles. */
+export async function requestEventProcessing(queue: JobQueue): Promise<void> {
+  await queue.send(QUEUES.processEvents, {});
+}
+
+/** Asks for ready outbound events to be delivered. */
+export async function requestOutboundDelivery(queue: JobQueue): Promise<void> {
+  await queue.send(QUEUES.outboundEvents, {});
 }

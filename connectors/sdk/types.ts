@@ -29,6 +29,8 @@ export interface ConnectorSpec {
   syncModes: SyncMode[];
   /** How a source can compute property values during hydration. */
   propertyKinds: PropertyFetchKind[];
+  /** A destination that can forward single events (it implements `sendEvents`). */
+  eventDelivery?: boolean;
 }
 
 /** Handed to every connector call. */
@@ -175,10 +177,37 @@ export interface WriteResult {
   rejected: RecordReject[];
 }
 
+/** An inbound event forwarded to a destination, enriched with the profile's mapped properties. */
+export interface OutboundEvent {
+  /** Roster's outbound event id: the `recordId` of accepts and rejects. */
+  recordId: string;
+  /** Roster's profile id. */
+  profileId: string;
+  type: 'identify' | 'track' | 'page' | 'screen' | 'group' | 'alias';
+  /** The track event name, or the page or screen name. */
+  event: string | null;
+  messageId: string;
+  /** ISO 8601, corrected for client clock skew. */
+  timestamp: string;
+  properties: Record<string, unknown>;
+  /** Mapped properties of the profile: destination field name -> value. */
+  profile: Record<string, unknown>;
+  /** Keys of the followed groups the profile is in. */
+  groups: string[];
+}
+
+export interface SendEventsRequest<TConfig, TOptions = Record<string, unknown>> {
+  config: TConfig;
+  options: TOptions;
+  events: OutboundEvent[];
+}
+
 export interface DestinationConnector<TConfig = Record<string, unknown>, TOptions = Record<string, unknown>> {
   check(ctx: ConnectorContext, config: TConfig): Promise<CheckResult>;
   /** Sends a batch. A whole-batch failure throws (TransientError to retry, ConfigError to stop). */
   write(ctx: ConnectorContext, req: WriteRequest<TConfig, TOptions>): Promise<WriteResult>;
+  /** Forwards events; present exactly when `spec.eventDelivery` is true. Same failure rules as write. */
+  sendEvents?(ctx: ConnectorContext, req: SendEventsRequest<TConfig, TOptions>): Promise<WriteResult>;
   close?(): Promise<void>;
 }
 
