@@ -1,3 +1,5 @@
+import path from 'node:path';
+import { closeConnectors } from '../connectors/index.js';
 import { loadConfig, type RosterConfig } from '../lib/config.js';
 import { createPool, type Pool } from '../lib/db.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../lib/embedded-postgres.js';
@@ -31,7 +33,7 @@ export function createCliContext(env: NodeJS.ProcessEnv = process.env): CliConte
       let url = config.databaseUrl;
       let embedded: EmbeddedDatabase | undefined;
       if (!url) {
-        embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPort, log });
+        embedded = await startEmbeddedPostgres({ dataDir: path.join(config.dataDir, 'pgdata'), port: config.embeddedPort, log });
         const database = options.database ?? 'roster';
         await embedded.createDatabase(database);
         url = embedded.url(database);
@@ -44,6 +46,7 @@ export function createCliContext(env: NodeJS.ProcessEnv = process.env): CliConte
         pool,
         embedded,
         async close() {
+          await closeConnectors();
           await pool.end();
           await embedded?.stop();
         },

@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { listConnectors } from '../connectors/index.js';
+import { closeConnectors } from '../connectors/index.js';
 import { generateStore, type StoreCounts } from '../examples/demo/generate-store.js';
 import { createPool } from '../lib/db.js';
 import { ConfigError } from '../lib/errors.js';
@@ -24,7 +24,7 @@ export interface DemoOptions {
   seed: number;
   /** The warehouse to (re)build; by default `roster_demo_store` on Roster's own server. */
   warehouseUrl?: string;
-  /** Folder for the CSV destination; by default `demo-exports` beside the data folder. */
+  /** Folder for the CSV destination; by default `demo-exports` in the data folder. */
   outputDir?: string;
 }
 
@@ -36,14 +36,6 @@ export interface DemoResult {
   profilesBefore: number;
   outcome: RunOutcome;
   exports: Array<{ key: string; records: number; failed: number }>;
-}
-
-/**
- * Ends the connection pools connectors keep between runs. Nothing else closes them in a
- * one-shot command, and their idle connections would hold the process open for seconds.
- */
-async function closeConnectors(): Promise<void> {
-  await Promise.all(listConnectors().flatMap((connector) => [connector.source?.close?.(), connector.destination?.close?.()]));
 }
 
 /** The warehouse database on the same server as Roster's, created when missing. */
@@ -77,7 +69,7 @@ export async function runDemo(
   options: DemoOptions,
 ): Promise<DemoResult> {
   const warehouseUrl = options.warehouseUrl ?? (await ensureWarehouse(db));
-  const outputDir = options.outputDir ?? path.join(path.dirname(ctx.config.dataDir), 'demo-exports');
+  const outputDir = options.outputDir ?? path.join(ctx.config.dataDir, 'demo-exports');
   await fs.mkdir(outputDir, { recursive: true });
 
   const generateStartedAt = Date.now();
@@ -207,7 +199,7 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
     .description('Build a sample store warehouse, apply examples/demo/config and run everything once')
     .option('-c, --customers <n>', 'number of customers to generate', parseCount('customers', 1), 3000)
     .option('--seed <n>', 'random seed: the same seed gives the same store', parseCount('seed', 0), 42)
-    .option('-o, --out <dir>', 'folder for the CSV export (default: demo-exports beside the data folder)')
+    .option('-o, --out <dir>', 'folder for the CSV export (default: demo-exports in the data folder)')
     .option('-v, --verbose', 'keep the configured log level instead of showing warnings only')
     .action(async (options: { customers: number; seed: number; out?: string; verbose?: boolean }) => {
       // The log shares stdout with the summary; per-run info lines would bury it.

@@ -34,6 +34,14 @@ export function listConnectors(): Connector[] {
   return [...CONNECTORS.values()];
 }
 
+/**
+ * Ends the connection pools connectors keep between runs. A one-shot command calls it before
+ * exiting; idle pooled connections would otherwise hold the process open for seconds.
+ */
+export async function closeConnectors(): Promise<void> {
+  await Promise.all(listConnectors().flatMap((connector) => [connector.source?.close?.(), connector.destination?.close?.()]));
+}
+
 export function getConnector(name: string, role?: ConnectorRole): Connector {
   const connector = CONNECTORS.get(name);
   if (!connector) {

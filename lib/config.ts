@@ -3,8 +3,9 @@ import { ConfigError } from './errors.js';
 
 /** Everything Roster reads from its environment, validated once and frozen. */
 export interface RosterConfig {
-  /** Postgres to use; when absent Roster starts an embedded Postgres in `dataDir`. */
+  /** Postgres to use; when absent Roster starts an embedded Postgres under `dataDir`. */
   readonly databaseUrl: string | undefined;
+  /** Roster's own folder (embedded Postgres files in `pgdata/`, demo exports, ...). */
   readonly dataDir: string;
   readonly embeddedPort: number;
   readonly httpHost: string;
@@ -41,7 +42,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RosterConfig {
 
   return Object.freeze({
     databaseUrl: env.DATABASE_URL || undefined,
-    dataDir: path.resolve(env.ROSTER_DATA_DIR ?? path.join(process.cwd(), '.roster', 'pgdata')),
+    dataDir: path.resolve(env.ROSTER_DATA_DIR ?? path.join(process.cwd(), '.roster')),
     embeddedPort: readInt(env, 'ROSTER_EMBEDDED_PORT', 54329),
     httpHost: env.ROSTER_HOST ?? '127.0.0.1',
     httpPort: readInt(env, 'ROSTER_PORT', 3000, 0),

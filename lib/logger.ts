@@ -13,11 +13,15 @@ export const REDACT_PATHS = [
   'req.headers.authorization',
 ];
 
-export function createLogger(options: { level: string; pretty?: boolean }): Logger {
-  return pino({
-    level: options.level,
-    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-    timestamp: pino.stdTimeFunctions.isoTime,
-    base: undefined,
-  });
+/** The root logger. Log lines go to stderr, so a command's own output on stdout stays clean. */
+export function createLogger(options: { level: string }): Logger {
+  return pino(
+    {
+      level: options.level,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      base: undefined,
+    },
+    pino.destination({ fd: 2, sync: true }),
+  );
 }
