@@ -5,11 +5,10 @@
  *
  *   node --import tsx examples/sakila/load-mariadb.ts --database sakila [--replace]
  */
-import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse } from 'csv-parse';
+import { parse } from 'csv-parse/sync';
 import mysql from 'mysql2/promise';
 
 /** Tables in foreign-key order, as the dataset's README lists them. */
@@ -86,22 +85,22 @@ function schemaStatements(text: string): string[] {
  * ("") stays an empty string, as the dataset's README specifies.
  */
 async function readCsv(file: string): Promise<{ columns: string[]; rows: Array<Array<string | null>> }> {
-  const parser = createReadStream(file).pipe(
-    parse({
-      cast: (value, context) => (value === '' && !context.quoting ? null : value),
-    }),
-  );
-  let columns: string[] | undefined;
-  const rows: Array<Array<string | null>> = [];
-  for await (const record of parser as AsyncIterable<Array<string | null>>) {
-    if (!columns) {
-      columns = record.map((name) => String(name));
-      continue;
+  const text = await fs.readFile(file, 'utf8');
+  // csv-parse only tells a quoted field from an unquoted one through a per-field cast
+  // callback, which makes parsing about four times slower. Without `""` in the text no
+  // field can be a quoted empty string, so every empty field is NULL.
+  const hasQuotedEmpty = text.includes('""');
+  const records = parse(text, hasQuotedEmpty ? { cast: (value, context) => (value === '' && !context.quoting ? null : value) } : {}) as Array<Array<string | null>>;
+  const [header = [], ...rows] = records;
+  if (!hasQuotedEmpty) {
+    for (const row of rows) {
+      for (let i = 0; i < row.length; i += 1) {
+        if (row[i] === '') row[i] = null;
+      }
     }
-    rows.push(record);
   }
 
-  return { columns: columns ?? [], rows };
+  return { columns: header.map((name) => String(name)), rows };
 }
 
 function quoteIdent(name: string): string {

@@ -6,7 +6,7 @@ import { parse } from 'csv-parse/sync';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runOnce, type RunOutcome } from '../../cli/run.js';
-import { getConnector } from '../../connectors/index.js';
+import { closeConnectors } from '../../connectors/index.js';
 import { loadConfig } from '../../lib/config.js';
 import { defaultSakilaDir, loadSakila, SAKILA_TABLES } from '../../examples/sakila/load-mariadb.js';
 import { applyConfig } from '../../sql/config/apply-config.js';
@@ -153,11 +153,6 @@ async function createStack(tables: readonly string[] = SAKILA_TABLES): Promise<S
   };
 }
 
-async function closeConnectorPools(): Promise<void> {
-  await getConnector('mysql').source?.close?.();
-  await getConnector('postgres').source?.close?.();
-}
-
 function exportRunIds(outcome: RunOutcome): number[] {
   return outcome.runs.filter((run) => run.kind === 'export').map((run) => run.runId);
 }
@@ -182,7 +177,7 @@ function expectNoFailedRun(outcome: RunOutcome): void {
 const SUITE = HAS_DATASET ? 'the Sakila example' : `the Sakila example (skipped: no dataset in ${DATASET_DIR}; set SAKILA_DIR)`;
 
 describe.skipIf(!HAS_DATASET)(SUITE, () => {
-  afterAll(closeConnectorPools);
+  afterAll(closeConnectors);
 
   // The phases below share one stack on purpose: each builds on the state the previous run left.
   describe.sequential('a store imported, changed and imported again', () => {
