@@ -175,6 +175,9 @@ function expectNoFailedRun(outcome: RunOutcome): void {
 }
 
 const SUITE = HAS_DATASET ? 'the Sakila example' : `the Sakila example (skipped: no dataset in ${DATASET_DIR}; set SAKILA_DIR)`;
+if (!HAS_DATASET) {
+  process.stderr.write(`test/e2e/sakila.test.ts is skipped: no Sakila dataset in ${DATASET_DIR} (set SAKILA_DIR)\n`);
+}
 
 describe.skipIf(!HAS_DATASET)(SUITE, () => {
   afterAll(closeConnectors);
