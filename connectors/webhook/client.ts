@@ -56,16 +56,20 @@ function readRejects(body: unknown, sentIds: Set<string>): RecordReject[] {
     }));
 }
 
+/** Export records or outbound events; both are identified by `recordId`. */
+export type PostBody = { records: Array<{ recordId: string }> } | { events: Array<{ recordId: string }> };
+
 /**
- * POSTs one JSON body. Throws TransientError for 429, 5xx, timeouts and network errors;
- * returns the status otherwise, so the caller decides what a 4xx means for its records.
+ * POSTs one JSON body to `url` (the app's URL unless given). Throws TransientError for 429,
+ * 5xx, timeouts and network errors; returns the status otherwise, so the caller decides what a
+ * 4xx means for its records.
  */
-export async function postJson(config: WebhookConfig, body: { records: Array<{ recordId: string }> }, signal: AbortSignal): Promise<PostResult> {
-  const target = describeUrl(config.url);
+export async function postJson(config: WebhookConfig, body: PostBody, signal: AbortSignal, url: string = config.url): Promise<PostResult> {
+  const target = describeUrl(url);
   const timeoutMs = config.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   let response: Response;
   try {
-    response = await fetch(config.url, {
+    response = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/json', ...config.headers },
       body: JSON.stringify(body),
@@ -101,5 +105,7 @@ export async function postJson(config: WebhookConfig, body: { records: Array<{ r
     // A 2xx with a non-JSON body accepts everything; there is nothing to read.
   }
 
-  return { status: response.status, rejected: response.ok ? readRejects(parsed, new Set(body.records.map((r) => r.recordId))) : [] };
+  const sent = 'records' in body ? body.records : body.events;
+
+  return { status: response.status, rejected: response.ok ? readRejects(parsed, new Set(sent.map((r) => r.recordId))) : [] };
 }

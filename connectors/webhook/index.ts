@@ -4,6 +4,25 @@ import { webhookSpec } from './spec.js';
 
 export interface WebhookDestinationOptions {
   batchSize?: number;
+  /** Where outbound events go; the app URL when absent. */
+  eventsUrl?: string;
+}
+
+/** A 4xx other than 429 refuses every record of the request; sending it again cannot help. */
+function refuseAll(ids: string[], url: string, status: number): RecordReject[] {
+  return ids.map((recordId) => ({
+    recordId,
+    code: 'CDP_WEBHOOK_REJECTED',
+    message: `Webhook ${describeUrl(url)} refused the batch with status ${status}`,
+    retryable: false,
+  }));
+}
+
+function settle(ids: string[], status: number, rejected: RecordReject[], url: string): WriteResult {
+  const refused = status >= 400 ? refuseAll(ids, url, status) : rejected;
+  const refusedIds = new Set(refused.map((r) => r.recordId));
+
+  return { accepted: ids.filter((id) => !refusedIds.has(id)), rejected: refused };
 }
 
 const destination: DestinationConnector<WebhookConfig, WebhookDestinationOptions> = {
@@ -28,20 +47,21 @@ const destination: DestinationConnector<WebhookConfig, WebhookDestinationOptions
       const records = req.records.slice(i, i + batchSize).map(({ recordId, action, properties, groups }) => ({ recordId, action, properties, groups }));
       const started = Date.now();
       const { status, rejected } = await postJson(req.config, { records }, ctx.signal);
-      let refused: RecordReject[] = rejected;
-      if (status >= 400) {
-        refused = records.map(({ recordId }) => ({
-          recordId,
-          code: 'CDP_WEBHOOK_REJECTED',
-          message: `Webhook ${describeUrl(req.config.url)} refused the batch with status ${status}`,
-          retryable: false,
-        }));
-      }
-      const refusedIds = new Set(refused.map((r) => r.recordId));
-      result.rejected.push(...refused);
-      result.accepted.push(...records.map((r) => r.recordId).filter((id) => !refusedIds.has(id)));
-      ctx.log.debug({ status, records: records.length, rejected: refused.length, durationMs: Date.now() - started }, 'webhook batch sent');
+      const settled = settle(records.map((r) => r.recordId), status, rejected, req.config.url);
+      result.rejected.push(...settled.rejected);
+      result.accepted.push(...settled.accepted);
+      ctx.log.debug({ status, records: records.length, rejected: settled.rejected.length, durationMs: Date.now() - started }, 'webhook batch sent');
     }
+
+    return result;
+  },
+  async sendEvents(ctx, req) {
+    // Events go in one request: the caller already sends them in batches of its own.
+    const url = req.options.eventsUrl ?? req.config.url;
+    const started = Date.now();
+    const { status, rejected } = await postJson(req.config, { events: req.events }, ctx.signal, url);
+    const result = settle(req.events.map((e) => e.recordId), status, rejected, url);
+    ctx.log.debug({ status, events: req.events.length, rejected: result.rejected.length, durationMs: Date.now() - started }, 'webhook events sent');
 
     return result;
   },

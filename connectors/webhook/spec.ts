@@ -20,9 +20,11 @@ export const webhookSpec: ConnectorSpec = {
     type: 'object',
     properties: {
       batchSize: { type: 'integer', minimum: 1, maximum: 10000 },
+      eventsUrl: { type: 'string', pattern: '^https?://', description: 'Receives POST { events: [...] }; defaults to the app URL' },
     },
     additionalProperties: false,
   },
   syncModes: [],
   propertyKinds: [],
+  eventDelivery: true,
 };

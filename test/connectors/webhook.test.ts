@@ -138,3 +138,73 @@ describe('webhook destination', () => {
     expect((error as ConfigError).code).toBe('CDP_CONNECTOR_AUTH_FAILED');
   });
 });
+
+// Event delivery (sendEvents) follows the same status rules as write.
+import type { OutboundEvent } from '../../connectors/sdk/index.js';
+
+describe('webhook event delivery', () => {
+  const events: OutboundEvent[] = [
+    { recordId: 'e1', profileId: '1', type: 'track', event: 'Signed Up', messageId: 'm1', timestamp: '2024-05-01T10:00:00.000Z', properties: { plan: 'pro' }, profile: { email: 'a@example.com' }, groups: ['vip'] },
+    { recordId: 'e2', profileId: '2', type: 'track', event: 'Signed Up', messageId: 'm2', timestamp: '2024-05-01T10:00:01.000Z', properties: { plan: 'bad' }, profile: {}, groups: [] },
+  ];
+  const sent: Array<{ path?: string; events: unknown }> = [];
+  const answer = (status: number, body: unknown, headers: Record<string, string> = {}): Handler => (raw, req, res) => {
+    sent.push({ path: req.url, events: (raw as unknown as { events: unknown }).events });
+    json(res, status, body, headers);
+  };
+
+  beforeEach(() => {
+    sent.length = 0;
+  });
+
+  it('declares event delivery in its spec', () => {
+    expect(webhookConnector.spec.eventDelivery).toBe(true);
+    expect(typeof destination.sendEvents).toBe('function');
+  });
+
+  it('posts events as JSON and accepts all but the listed rejects', async () => {
+    handlers.push(answer(200, { rejected: [{ recordId: 'e2', code: 'BAD_PLAN', message: 'plan unknown' }] }));
+    const result = await destination.sendEvents!(ctx, { config: config(), options: {}, events });
+    expect(result.accepted).toEqual(['e1']);
+    expect(result.rejected).toEqual([{ recordId: 'e2', code: 'BAD_PLAN', message: expect.any(String), retryable: false }]);
+    expect(sent).toEqual([{ path: '/hook', events }]);
+    expect(received[0].authorization).toBe('Bearer good');
+  });
+
+  it('posts events to eventsUrl when the destination sets it', async () => {
+    handlers.push(answer(200, {}));
+    const result = await destination.sendEvents!(ctx, { config: config(), options: { eventsUrl: `${baseUrl}/events` }, events });
+    expect(result.accepted).toEqual(['e1', 'e2']);
+    expect(sent.map((s) => s.path)).toEqual(['/hook/events']);
+  });
+
+  it('throws a TransientError with retryAfterMs on a 429 and on a 503', async () => {
+    handlers.push(answer(429, {}, { 'retry-after': '3' }));
+    const limited = await destination.sendEvents!(ctx, { config: config(), options: {}, events }).catch((err: unknown) => err);
+    expect(limited).toBeInstanceOf(TransientError);
+    expect((limited as TransientError).code).toBe('CDP_DESTINATION_RATE_LIMITED');
+    expect((limited as TransientError).retryAfterMs).toBe(3000);
+
+    handlers.push(answer(503, {}));
+    const down = await destination.sendEvents!(ctx, { config: config(), options: {}, events }).catch((err: unknown) => err);
+    expect(down).toBeInstanceOf(TransientError);
+    expect((down as TransientError).code).toBe('CDP_DESTINATION_UNAVAILABLE');
+  });
+
+  it('rejects every event of a request refused with a 4xx, not retryable', async () => {
+    handlers.push(answer(400, { error: 'schema' }));
+    const result = await destination.sendEvents!(ctx, { config: config(), options: {}, events });
+    expect(result.accepted).toEqual([]);
+    expect(result.rejected.map((r) => [r.recordId, r.code, r.retryable])).toEqual([
+      ['e1', 'CDP_WEBHOOK_REJECTED', false],
+      ['e2', 'CDP_WEBHOOK_REJECTED', false],
+    ]);
+  });
+
+  it('throws a TransientError when the receiver does not answer events in time', async () => {
+    handlers.push(() => {});
+    const error = await destination.sendEvents!(ctx, { config: { ...config(), timeoutMs: 200 }, options: {}, events }).catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(TransientError);
+    expect((error as TransientError).code).toBe('CDP_DESTINATION_TIMEOUT');
+  });
+});
