@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +45,46 @@ class SqlMigrationSource implements Knex.MigrationSource<string> {
 }
 
 /**
+ * Migrations are forward-only: a file that was applied must never change. Each applied file's
+ * checksum is kept, and a file that no longer matches stops the migration before anything runs.
+ */
+async function verifyChecksums(knex: Knex): Promise<void> {
+  await knex.raw(`CREATE TABLE IF NOT EXISTS roster_core.migration_checksums (
+    name text PRIMARY KEY,
+    checksum text NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now()
+  )`);
+  const files = (await fs.readdir(MIGRATIONS_DIR)).filter((file) => file.endsWith('.sql'));
+  const current = new Map<string, string>();
+  for (const file of files) {
+    current.set(file, createHash('sha256').update(await fs.readFile(path.join(MIGRATIONS_DIR, file))).digest('hex'));
+  }
+  const { rows } = (await knex.raw('SELECT name, checksum FROM roster_core.migration_checksums')) as { rows: Array<{ name: string; checksum: string }> };
+  for (const row of rows) {
+    const checksum = current.get(row.name);
+    if (checksum !== undefined && checksum !== row.checksum) {
+      throw new ConfigError('CDP_MIGRATION_CHECKSUM_MISMATCH', `Migration ${row.name} changed after it was applied to this database`, { details: { migration: row.name } });
+    }
+  }
+}
+
+async function recordChecksums(knex: Knex): Promise<void> {
+  const { rows } = (await knex.raw('SELECT name FROM roster_core.migrations')) as { rows: Array<{ name: string }> };
+  for (const { name } of rows) {
+    const checksum = createHash('sha256').update(await fs.readFile(path.join(MIGRATIONS_DIR, name))).digest('hex');
+    await knex.raw('INSERT INTO roster_core.migration_checksums (name, checksum) VALUES (?, ?) ON CONFLICT (name) DO NOTHING', [name, checksum]);
+  }
+}
+
+/** The database's own message, without the whole migration text knex puts in front of it. */
+function shortMessage(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const cut = message.lastIndexOf(' - ');
+
+  return cut === -1 ? message : message.slice(cut + 3);
+}
+
+/**
  * Brings the database schema up to date, then re-applies every view of sql/views.
  * knex holds a lock while it migrates, so concurrent starts are safe.
  */
@@ -51,11 +92,13 @@ export async function migrate(databaseUrl: string, log: Logger): Promise<string[
   const knex = knexFactory({ client: 'pg', connection: databaseUrl, pool: { min: 0, max: 2 } });
   try {
     await knex.raw('CREATE SCHEMA IF NOT EXISTS roster_core');
+    await verifyChecksums(knex);
     const [, applied] = (await knex.migrate.latest({
       migrationSource: new SqlMigrationSource(),
       schemaName: 'roster_core',
       tableName: 'migrations',
     })) as [number, string[]];
+    await recordChecksums(knex);
     for (const file of (await fs.readdir(VIEWS_DIR)).filter((f) => f.endsWith('.sql')).sort()) {
       await knex.raw(await fs.readFile(path.join(VIEWS_DIR, file), 'utf8'));
     }
@@ -66,7 +109,7 @@ export async function migrate(databaseUrl: string, log: Logger): Promise<string[
     if (err instanceof ConfigError) {
       throw err;
     }
-    throw new ConfigError('CDP_MIGRATION_FAILED', `Database migration failed: ${(err as Error).message}`, { cause: err });
+    throw new ConfigError('CDP_MIGRATION_FAILED', `Database migration failed: ${shortMessage(err)}`, { cause: err });
   } finally {
     await knex.destroy();
   }

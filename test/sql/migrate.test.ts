@@ -28,3 +28,20 @@ describe('migrate', () => {
     expect(applied).toEqual([]);
   });
 });
+
+describe('migrate checksums', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  it('refuses to run when an applied migration file has changed', async () => {
+    await migrate(db.url, pino({ level: 'silent' }));
+    await db.pool.query(`UPDATE roster_core.migration_checksums SET checksum = 'edited' WHERE name = '0001_create_core_tables.sql'`);
+
+    await expect(migrate(db.url, pino({ level: 'silent' }))).rejects.toMatchObject({ code: 'CDP_MIGRATION_CHECKSUM_MISMATCH' });
+  });
+});
