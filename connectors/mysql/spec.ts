@@ -1,4 +1,4 @@
-import type { ConnectorSpec } from '../sdk/index.js';
+import { sqlStreamOptionsSchema, type ConnectorSpec } from '../sdk/index.js';
 
 export const mysqlSpec: ConnectorSpec = {
   name: 'mysql',
@@ -16,23 +16,7 @@ export const mysqlSpec: ConnectorSpec = {
     required: ['host', 'database', 'user'],
   },
   secretFields: ['password'],
-  sourceOptionsSchema: {
-    type: 'object',
-    properties: {
-      table: { type: 'string', minLength: 1, description: 'Table or view, optionally database-qualified (shop.orders)' },
-      query: { type: 'string', minLength: 1, description: 'A SELECT read as a subquery' },
-      cursor: {
-        type: 'object',
-        properties: {
-          column: { type: 'string', minLength: 1 },
-          tieBreaker: { type: 'string', minLength: 1 },
-        },
-        required: ['column', 'tieBreaker'],
-        additionalProperties: false,
-      },
-    },
-    oneOf: [{ required: ['table'] }, { required: ['query'] }],
-  },
+  sourceOptionsSchema: sqlStreamOptionsSchema('Table or view, optionally database-qualified (shop.orders)'),
   syncModes: ['full', 'incremental'],
   propertyKinds: ['column', 'aggregate', 'query'],
 };

@@ -1,22 +1,4 @@
-import type { ConnectorSpec } from '../sdk/index.js';
-
-const streamOptions = {
-  type: 'object',
-  properties: {
-    table: { type: 'string', minLength: 1, description: 'Table or view, optionally schema-qualified (public.customers)' },
-    query: { type: 'string', minLength: 1, description: 'A SELECT read as a subquery' },
-    cursor: {
-      type: 'object',
-      properties: {
-        column: { type: 'string', minLength: 1 },
-        tieBreaker: { type: 'string', minLength: 1 },
-      },
-      required: ['column', 'tieBreaker'],
-      additionalProperties: false,
-    },
-  },
-  oneOf: [{ required: ['table'] }, { required: ['query'] }],
-};
+import { sqlStreamOptionsSchema, type ConnectorSpec } from '../sdk/index.js';
 
 export const postgresSpec: ConnectorSpec = {
   name: 'postgres',
@@ -37,7 +19,7 @@ export const postgresSpec: ConnectorSpec = {
   },
   // A connection string usually embeds the password, so it is as secret as the password.
   secretFields: ['password', 'connectionString'],
-  sourceOptionsSchema: streamOptions,
+  sourceOptionsSchema: sqlStreamOptionsSchema('Table or view, optionally schema-qualified (public.customers)'),
   destinationOptionsSchema: {
     type: 'object',
     properties: {

@@ -372,3 +372,27 @@ export function bindProfile(driver: SqlDriver, sql: string, profile: FetchProfil
 
   return [text, params];
 }
+
+/**
+ * The source options schema shared by SQL connectors: a table or a query, and an optional
+ * cursor for incremental reads.
+ */
+export function sqlStreamOptionsSchema(tableDescription: string): Record<string, unknown> {
+  return {
+    type: 'object',
+    properties: {
+      table: { type: 'string', minLength: 1, description: tableDescription },
+      query: { type: 'string', minLength: 1, description: 'A SELECT read as a subquery' },
+      cursor: {
+        type: 'object',
+        properties: {
+          column: { type: 'string', minLength: 1 },
+          tieBreaker: { type: 'string', minLength: 1 },
+        },
+        required: ['column', 'tieBreaker'],
+        additionalProperties: false,
+      },
+    },
+    oneOf: [{ required: ['table'] }, { required: ['query'] }],
+  };
+}
