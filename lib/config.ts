@@ -17,6 +17,10 @@ export interface RosterConfig {
   readonly hydrationBatchSize: number;
   /** Records handed to a destination per write call. */
   readonly exportBatchSize: number;
+  /** Days a messageId is remembered, so a resent event is stored once. */
+  readonly eventDedupDays: number;
+  /** Days inbound events are kept; older daily partitions are dropped. */
+  readonly eventRetentionDays: number;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -50,6 +54,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RosterConfig {
     importBatchSize: readInt(env, 'ROSTER_IMPORT_BATCH_SIZE', 5000),
     hydrationBatchSize: readInt(env, 'ROSTER_HYDRATION_BATCH_SIZE', 1000),
     exportBatchSize: readInt(env, 'ROSTER_EXPORT_BATCH_SIZE', 500),
+    eventDedupDays: readInt(env, 'ROSTER_EVENT_DEDUP_DAYS', 7),
+    eventRetentionDays: readInt(env, 'ROSTER_EVENT_RETENTION_DAYS', 90),
   });
 }
 

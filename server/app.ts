@@ -5,10 +5,13 @@ import type { Pool } from '../lib/db.js';
 import { isAppError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import healthRoutes from './routes/health.js';
+import segmentRoutes from './routes/segment.js';
 
 export interface ServerDeps {
   pool: Pool;
   log: Logger;
+  /** Called after inbound events are committed, with how many were stored (wakes processing). */
+  onEventsStored?: (count: number) => void;
 }
 
 /** Builds the HTTP server: health, OpenAPI docs, and a uniform `{ code, message }` error shape. */
@@ -38,6 +41,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     reply.status(404).send({ code: 'CDP_ROUTE_NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]}` }),
   );
   await app.register(healthRoutes, { pool: deps.pool });
+  await app.register(segmentRoutes, { pool: deps.pool, onEventsStored: deps.onEventsStored });
 
   return app;
 }
