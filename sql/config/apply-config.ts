@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { mapPgError, quoteIdent, type Pool, type PoolClient } from '../../lib/db.js';
+import { ConfigError, ConflictError } from '../../lib/errors.js';
 import { dropGroupView, recomputeGroup, syncGroupView } from '../group-membership.js';
 import { refreshProfilesView } from '../profiles-view.js';
 import { loadPropertyDefs } from '../property-queries.js';
@@ -7,7 +8,7 @@ import { pgColumnType, type PropertyDef, type PropertyType } from '../property-t
 import { compileRule } from '../rules/compile-rule.js';
 import { renderInline } from '../rules/render-inline.js';
 import { loadStoredConfig, type StoredConfig } from './config-queries.js';
-import type { AppConfig, DesiredConfig, DestinationConfig, GroupConfig, PropertyConfig, SourceConfig } from './config-types.js';
+import type { AppConfig, DesiredConfig, DestinationConfig, EventsConfig, GroupConfig, PropertyConfig, SourceConfig, WriteKeyConfig } from './config-types.js';
 
 export interface KindPlan {
   created: string[];
@@ -25,6 +26,10 @@ export interface ConfigPlan {
   properties: KindPlan;
   groups: KindPlan;
   destinations: KindPlan;
+  /** The `events` settings, under the key `events`. */
+  settings: KindPlan;
+  /** Write keys from config files; a deleted one is revoked, not removed. */
+  writeKeys: KindPlan;
   /** The effect on data: dropped values, refetches, recomputed groups, removed history. */
   impacts: string[];
 }
@@ -136,8 +141,15 @@ function destinationGroupKeys(destination: DestinationConfig): string[] {
 }
 
 /** Changes whenever anything that shapes a destination's payloads changes. */
-export function destinationConfigHash(destination: Pick<DestinationConfig, 'options' | 'mapping' | 'groups'>): string {
-  const shape = canonical({ options: destination.options, mapping: destination.mapping, groups: [...destination.groups].sort() });
+export function destinationConfigHash(destination: Pick<DestinationConfig, 'options' | 'mapping' | 'groups'> & { events?: string[] }): string {
+  const events = [...(destination.events ?? [])].sort();
+  // Left out when empty, so destinations without events keep the hash they had before.
+  const shape = canonical({
+    options: destination.options,
+    mapping: destination.mapping,
+    groups: [...destination.groups].sort(),
+    events: events.length > 0 ? events : undefined,
+  });
 
   return createHash('sha256').update(shape).digest('hex');
 }
@@ -148,8 +160,19 @@ function destinationRow(destination: DestinationConfig): Row {
     options: destination.options,
     mapping: destination.mapping,
     groupKeys: destinationGroupKeys(destination),
+    eventNames: destination.events,
     configHash: destinationConfigHash(destination),
   };
+}
+
+function eventsValue(events: EventsConfig): Row {
+  const { file: _file, ...value } = events;
+
+  return value;
+}
+
+function writeKeyRow(writeKey: WriteKeyConfig): Row {
+  return { origin: 'config', keyHash: writeKey.keyHash, keyPrefix: writeKey.keyPrefix, isRevoked: false };
 }
 
 /** The name of the btree index on a property's column, kept within Postgres' 63 bytes. */
@@ -169,6 +192,8 @@ interface Changes {
   properties: Diff<PropertyConfig>;
   groups: Diff<GroupConfig>;
   destinations: Diff<DestinationConfig>;
+  settings: Diff<{ key: string; value: Row }>;
+  writeKeys: Diff<WriteKeyConfig & { key: string }>;
   /** Existing properties whose column must be dropped and added again (type or list changed). */
   retypedProperties: Set<string>;
   /** True when profiles must refetch their values from the sources. */
@@ -202,7 +227,7 @@ function planChanges(config: DesiredConfig, stored: StoredConfig): Changes {
       .map((property) => property.key),
   );
   const needsRefetch =
-    properties.created.some((property) => property.source !== null) ||
+    properties.created.some((property) => property.source !== null || property.fetch?.kind === 'event') ||
     properties.updated.some((property) => {
       const current = storedProperties.get(property.key)!;
 
@@ -215,9 +240,32 @@ function planChanges(config: DesiredConfig, stored: StoredConfig): Changes {
     properties,
     groups: diff(config.groups, stored.groups as never, (group) => groupRow(group, defs)),
     destinations: diff(config.destinations, stored.destinations as never, destinationRow),
+    settings: diff(
+      config.events ? [{ key: 'events', value: eventsValue(config.events) }] : [],
+      stored.events ? [{ key: 'events', value: stored.events }] : [],
+      (item) => ({ value: item.value }),
+    ),
+    writeKeys: planWriteKeys(config.writeKeys ?? [], stored),
     retypedProperties,
     needsRefetch,
   };
+}
+
+/**
+ * Config write keys by name. Keys made with the CLI are never touched; a config key that left
+ * the files is revoked once, and a revoked one is not reported again.
+ */
+function planWriteKeys(desired: WriteKeyConfig[], stored: StoredConfig): Diff<WriteKeyConfig & { key: string }> {
+  const own = stored.writeKeys.filter((row) => row.origin === 'config');
+  const changes = diff(
+    desired.map((writeKey) => ({ ...writeKey, key: writeKey.name })),
+    own as never,
+    writeKeyRow,
+  );
+  const revoked = new Set(own.filter((row) => row.isRevoked).map((row) => row.key));
+  changes.deleted = changes.deleted.filter((key) => !revoked.has(key));
+
+  return changes;
 }
 
 async function describeImpacts(client: PoolClient, changes: Changes, stored: StoredConfig): Promise<string[]> {
@@ -254,6 +302,9 @@ async function describeImpacts(client: PoolClient, changes: Changes, stored: Sto
   }
   for (const key of changes.destinations.deleted) {
     impacts.push(`Destination ${key} is deleted with its export state and ledger`);
+  }
+  for (const key of changes.writeKeys.deleted) {
+    impacts.push(`Write key ${key} is revoked: requests using it are refused`);
   }
 
   return impacts;
@@ -388,17 +439,17 @@ async function writeGroups(client: PoolClient, changes: Diff<GroupConfig>): Prom
 async function writeDestinations(client: PoolClient, changes: Diff<DestinationConfig>): Promise<void> {
   for (const destination of changes.created) {
     await client.query(
-      `INSERT INTO roster_core.destinations (key, app_id, options, mapping, config_hash)
-       VALUES ($1, (SELECT id FROM roster_core.apps WHERE key = $2), $3, $4, $5)`,
-      [destination.key, destination.app, json(destination.options), json(destination.mapping), destinationConfigHash(destination)],
+      `INSERT INTO roster_core.destinations (key, app_id, options, mapping, config_hash, event_names)
+       VALUES ($1, (SELECT id FROM roster_core.apps WHERE key = $2), $3, $4, $5, $6)`,
+      [destination.key, destination.app, json(destination.options), json(destination.mapping), destinationConfigHash(destination), destination.events],
     );
   }
   for (const destination of changes.updated) {
     await client.query(
       `UPDATE roster_core.destinations
-       SET app_id = (SELECT id FROM roster_core.apps WHERE key = $2), options = $3, mapping = $4, config_hash = $5, updated_at = now()
+       SET app_id = (SELECT id FROM roster_core.apps WHERE key = $2), options = $3, mapping = $4, config_hash = $5, event_names = $6, updated_at = now()
        WHERE key = $1`,
-      [destination.key, destination.app, json(destination.options), json(destination.mapping), destinationConfigHash(destination)],
+      [destination.key, destination.app, json(destination.options), json(destination.mapping), destinationConfigHash(destination), destination.events],
     );
   }
   for (const destination of [...changes.created, ...changes.updated]) {
@@ -420,6 +471,49 @@ async function writeDestinations(client: PoolClient, changes: Diff<DestinationCo
        WHERE d.key = $1
        ON CONFLICT DO NOTHING`,
       [destination.key, groupKeys],
+    );
+  }
+}
+
+async function writeEventsSettings(client: PoolClient, changes: Diff<{ key: string; value: Row }>): Promise<void> {
+  for (const item of [...changes.created, ...changes.updated]) {
+    await client.query(
+      `INSERT INTO roster_core.settings (key, value)
+       VALUES ($1, $2)
+       ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`,
+      [item.key, json(item.value)],
+    );
+  }
+  if (changes.deleted.length > 0) {
+    await client.query('DELETE FROM roster_core.settings WHERE key = ANY ($1::text[])', [changes.deleted]);
+  }
+}
+
+async function writeWriteKeys(client: PoolClient, changes: Diff<WriteKeyConfig & { key: string }>, stored: StoredConfig): Promise<void> {
+  const cliNames = new Set(stored.writeKeys.filter((row) => row.origin === 'cli').map((row) => row.key));
+  for (const writeKey of [...changes.created, ...changes.updated]) {
+    if (writeKey.keyHash === null || writeKey.keyPrefix === null) {
+      throw new ConfigError('CDP_SECRET_ENV_MISSING', `Environment variable ${writeKey.env} for write key ${writeKey.name} is not set`, { details: { env: writeKey.env } });
+    }
+    if (cliNames.has(writeKey.name)) {
+      throw new ConflictError('CDP_WRITE_KEY_EXISTS', `Write key "${writeKey.name}" already exists and was made with the CLI`);
+    }
+    await client.query(
+      `INSERT INTO roster_core.write_keys (name, key_hash, key_prefix, origin)
+       VALUES ($1, $2, $3, 'config')
+       ON CONFLICT (name) DO UPDATE
+         SET key_hash = EXCLUDED.key_hash, key_prefix = EXCLUDED.key_prefix, revoked_at = NULL`,
+      [writeKey.name, writeKey.keyHash, writeKey.keyPrefix],
+    );
+  }
+  if (changes.deleted.length > 0) {
+    await client.query(
+      `UPDATE roster_core.write_keys
+       SET revoked_at = now()
+       WHERE origin = 'config'
+         AND revoked_at IS NULL
+         AND name = ANY ($1::text[])`,
+      [changes.deleted],
     );
   }
 }
@@ -466,6 +560,8 @@ async function executeChanges(client: PoolClient, config: DesiredConfig, changes
   await writeProperties(client, changes, stored);
   await writeGroups(client, changes.groups);
   await writeDestinations(client, changes.destinations);
+  await writeEventsSettings(client, changes.settings);
+  await writeWriteKeys(client, changes.writeKeys, stored);
   await deleteRemoved(client, changes, stored);
 
   const { rows: viewRows } = await client.query<{ exists: boolean }>(`SELECT to_regclass('roster.profiles') IS NOT NULL AS exists`);
@@ -525,9 +621,11 @@ export async function applyConfig(pool: Pool, config: DesiredConfig, options: Ap
       properties: toKindPlan(changes.properties),
       groups: toKindPlan(changes.groups),
       destinations: toKindPlan(changes.destinations),
+      settings: toKindPlan(changes.settings),
+      writeKeys: toKindPlan(changes.writeKeys),
       impacts: await describeImpacts(client, changes, stored),
     };
-    plan.hasChanges = [plan.apps, plan.sources, plan.properties, plan.groups, plan.destinations].some(
+    plan.hasChanges = [plan.apps, plan.sources, plan.properties, plan.groups, plan.destinations, plan.settings, plan.writeKeys].some(
       (kind) => kind.created.length + kind.updated.length + kind.deleted.length > 0,
     );
     if (dryRun || !plan.hasChanges) {

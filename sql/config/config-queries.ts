@@ -45,6 +45,15 @@ export interface StoredDestination {
   mapping: Record<string, string>;
   configHash: string;
   groupKeys: string[];
+  eventNames: string[];
+}
+
+export interface StoredWriteKey {
+  key: string;
+  origin: 'cli' | 'config';
+  keyHash: string;
+  keyPrefix: string;
+  isRevoked: boolean;
 }
 
 export interface StoredConfig {
@@ -53,6 +62,10 @@ export interface StoredConfig {
   properties: StoredProperty[];
   groups: StoredGroup[];
   destinations: StoredDestination[];
+  /** The `events` setting without its file, or null. */
+  events: Record<string, unknown> | null;
+  /** Every write key, by name as `key`; apply only manages those of origin 'config'. */
+  writeKeys: StoredWriteKey[];
   /** Columns that exist on roster_core.profiles. */
   profileColumns: Set<string>;
 }
@@ -120,10 +133,22 @@ export async function loadStoredConfig(db: Queryable): Promise<StoredConfig> {
          JOIN roster_core.groups AS g ON g.id = dg.group_id
          WHERE dg.destination_id = d.id
          ORDER BY g.key
-       ) AS "groupKeys"
+       ) AS "groupKeys",
+       d.event_names AS "eventNames"
      FROM roster_core.destinations AS d
      JOIN roster_core.apps AS a ON a.id = d.app_id
      ORDER BY d.key`,
+  );
+  const settings = await db.query<{ value: Record<string, unknown> }>(`SELECT value FROM roster_core.settings WHERE key = 'events'`);
+  const writeKeys = await db.query<StoredWriteKey>(
+    `SELECT
+       name AS key,
+       origin,
+       key_hash AS "keyHash",
+       key_prefix AS "keyPrefix",
+       revoked_at IS NOT NULL AS "isRevoked"
+     FROM roster_core.write_keys
+     ORDER BY name`,
   );
   const columns = await db.query<{ name: string }>(
     `SELECT column_name AS name
@@ -138,6 +163,8 @@ export async function loadStoredConfig(db: Queryable): Promise<StoredConfig> {
     properties: properties.rows,
     groups: groups.rows,
     destinations: destinations.rows,
+    events: settings.rows[0]?.value ?? null,
+    writeKeys: writeKeys.rows,
     profileColumns: new Set(columns.rows.map((row) => row.name)),
   };
 }

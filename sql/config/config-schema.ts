@@ -3,6 +3,7 @@
  * connector options and rules are checked afterwards by validateConfig.
  */
 import { PROPERTY_TYPES } from '../property-types.js';
+import { EVENT_FUNCTIONS, EVENT_TYPES } from './config-types.js';
 
 export const OBJECT_KEY_PATTERN = '^[a-z][a-z0-9_]{0,62}$';
 // Shorter, so that `profiles_<key>_idx` and similar names stay readable.
@@ -13,6 +14,9 @@ export const GROUP_KEY_PATTERN = '^[a-z][a-z0-9_]{0,56}$';
 export const RESERVED_PROPERTY_KEYS = ['id', 'profile_id', 'revision', 'value_times', 'created_at', 'updated_at'];
 export const AGGREGATE_FUNCTIONS = ['sum', 'count', 'min', 'max', 'avg', 'most_recent', 'least_recent'];
 export const SCHEDULE_EVERY_PATTERN = '^[1-9][0-9]{0,8}[smhd]$';
+// `occurred_at`, or a path into the event's jsonb properties; the parts become a text[] path.
+export const EVENT_FIELD_PATTERN = '^(occurred_at|properties(\\.[A-Za-z0-9_]+)+)$';
+export const DEFAULT_ANONYMOUS_IDS_PER_PROFILE = 50;
 
 const name = { type: 'string', minLength: 1, maxLength: 200 };
 const sql = { type: 'string', minLength: 1, maxLength: 100_000 };
@@ -89,6 +93,19 @@ const AGGREGATE_SCHEMA = {
   ],
 };
 
+const EVENT_PROPERTY_SCHEMA = {
+  type: 'object',
+  required: ['function'],
+  additionalProperties: false,
+  properties: {
+    name,
+    type: { enum: [...EVENT_TYPES] },
+    function: { enum: [...EVENT_FUNCTIONS] },
+    field: { type: 'string', maxLength: 500, pattern: EVENT_FIELD_PATTERN },
+    days: { type: 'integer', minimum: 1, maximum: 36_500 },
+  },
+};
+
 const PROPERTY_SCHEMA = {
   type: 'object',
   required: ['key', 'type'],
@@ -102,6 +119,7 @@ const PROPERTY_SCHEMA = {
     column: name,
     aggregate: AGGREGATE_SCHEMA,
     query: sql,
+    event: EVENT_PROPERTY_SCHEMA,
   },
 };
 
@@ -130,10 +148,34 @@ const DESTINATION_SCHEMA = {
       propertyNames: { minLength: 1, maxLength: 200 },
       additionalProperties: { type: 'string', pattern: PROPERTY_KEY_PATTERN },
     },
+    events: { type: 'array', items: name },
   },
 };
 
-/** One config file: any of the five top-level lists. */
+const EVENTS_SCHEMA = {
+  type: 'object',
+  required: ['userIdProperty'],
+  additionalProperties: false,
+  properties: {
+    userIdProperty: { type: 'string', pattern: PROPERTY_KEY_PATTERN },
+    anonymousIdsPerProfile: { type: 'integer', minimum: 1, maximum: 100_000 },
+    retentionDays: { type: 'integer', minimum: 1, maximum: 36_500 },
+    dedupWindowDays: { type: 'integer', minimum: 1, maximum: 365 },
+  },
+};
+
+const WRITE_KEY_SCHEMA = {
+  type: 'object',
+  required: ['name', 'key'],
+  additionalProperties: false,
+  properties: {
+    name: { type: 'string', pattern: OBJECT_KEY_PATTERN },
+    // Checked by validateConfig, so that a literal key gets CDP_CONFIG_LITERAL_SECRET.
+    key: {},
+  },
+};
+
+/** One config file: any of the five top-level lists, the `events` settings and write keys. */
 export const CONFIG_DOCUMENT_SCHEMA = {
   type: 'object',
   additionalProperties: false,
@@ -143,5 +185,7 @@ export const CONFIG_DOCUMENT_SCHEMA = {
     properties: { type: 'array', items: PROPERTY_SCHEMA },
     groups: { type: 'array', items: GROUP_SCHEMA },
     destinations: { type: 'array', items: DESTINATION_SCHEMA },
+    events: EVENTS_SCHEMA,
+    writeKeys: { type: 'array', items: WRITE_KEY_SCHEMA },
   },
 };

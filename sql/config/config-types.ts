@@ -21,7 +21,7 @@ export const LIST_OF_KIND: Record<ConfigKind, string> = {
 export interface ConfigProblem {
   /** Path of the file relative to the config folder. */
   file: string;
-  kind: ConfigKind | '';
+  kind: ConfigKind | 'events' | 'writeKey' | '';
   key: string;
   /** Dotted path inside the object, e.g. `options.password`. */
   field: string;
@@ -79,7 +79,28 @@ export type PropertyFetchConfig =
       column?: string;
       sortColumn?: string;
     }
-  | { kind: 'query'; sql: string };
+  | { kind: 'query'; sql: string }
+  | EventFetchConfig;
+
+/** Event types an event property can count; `track` events are told apart by name. */
+export const EVENT_TYPES = ['track', 'page', 'screen', 'identify', 'group'] as const;
+export const EVENT_FUNCTIONS = ['count', 'sum', 'min', 'max', 'first', 'last'] as const;
+export type EventFunction = (typeof EVENT_FUNCTIONS)[number];
+
+/**
+ * A property computed from the profile's own events. `field` is `occurred_at` or a dotted
+ * path into the event's `properties`; `days` limits it to the last N days of roster_core.clock().
+ */
+export interface EventFetchConfig {
+  kind: 'event';
+  /** Only given for types other than track. */
+  type?: (typeof EVENT_TYPES)[number];
+  /** The track event name, or the page or screen name; required for track. */
+  name?: string;
+  function: EventFunction;
+  field?: string;
+  days?: number;
+}
 
 export interface PropertyConfig {
   file: string;
@@ -107,6 +128,28 @@ export interface DestinationConfig {
   groups: string[];
   /** Destination field -> property key. */
   mapping: Record<string, string>;
+  /** Event names (track events, page or screen names) forwarded to the destination. */
+  events: string[];
+}
+
+/** The top-level `events` object: how Segment-style events name profiles. */
+export interface EventsConfig {
+  file: string;
+  /** The unique property that a Segment `userId` fills. */
+  userIdProperty: string;
+  anonymousIdsPerProfile: number;
+  retentionDays?: number;
+  dedupWindowDays?: number;
+}
+
+/** A write key whose value comes from an environment variable; only its sha256 is stored. */
+export interface WriteKeyConfig {
+  file: string;
+  name: string;
+  env: string;
+  /** sha256 of the variable's value; null when the variable is unset (validate only). */
+  keyHash: string | null;
+  keyPrefix: string | null;
 }
 
 /** A validated config folder: the whole desired state. */
@@ -116,6 +159,9 @@ export interface DesiredConfig {
   properties: PropertyConfig[];
   groups: GroupConfig[];
   destinations: DestinationConfig[];
+  /** Absent or null: no events settings (apply deletes stored ones). */
+  events?: EventsConfig | null;
+  writeKeys?: WriteKeyConfig[];
 }
 
 export type { PropertyFetchKind };

@@ -7,7 +7,8 @@ import { readSecretEnv } from '../../lib/config.js';
 import { ConfigError, isAppError } from '../../lib/errors.js';
 import type { PropertyDef, PropertyType } from '../property-types.js';
 import { compileRule } from '../rules/compile-rule.js';
-import { CONFIG_DOCUMENT_SCHEMA, RESERVED_PROPERTY_KEYS } from './config-schema.js';
+import { hashWriteKey, writeKeyPrefix } from '../write-keys.js';
+import { CONFIG_DOCUMENT_SCHEMA, DEFAULT_ANONYMOUS_IDS_PER_PROFILE, RESERVED_PROPERTY_KEYS } from './config-schema.js';
 import {
   CONFIG_KINDS,
   LIST_OF_KIND,
@@ -16,11 +17,14 @@ import {
   type ConfigProblem,
   type DesiredConfig,
   type DestinationConfig,
+  type EventFetchConfig,
+  type EventsConfig,
   type GroupConfig,
   type LoadedConfig,
   type PropertyConfig,
   type PropertyFetchConfig,
   type SourceConfig,
+  type WriteKeyConfig,
 } from './config-types.js';
 
 export interface ValidateConfigOptions {
@@ -48,6 +52,15 @@ interface Entry {
   key: string;
   raw: Raw;
   /** False when the JSON Schema already rejected it: later checks skip it to avoid noise. */
+  isShapeValid: boolean;
+}
+
+/** The top-level `events` object or a write key: settings rather than keyed objects. */
+interface SettingEntry {
+  file: string;
+  kind: 'events' | 'writeKey';
+  key: string;
+  raw: Raw;
   isShapeValid: boolean;
 }
 
@@ -118,9 +131,10 @@ class ProblemList {
 }
 
 /** Runs the JSON Schema over every document and lists the objects of each kind. */
-function collectEntries(loaded: LoadedConfig, out: ProblemList): Entry[] {
+function collectEntries(loaded: LoadedConfig, out: ProblemList, settings: SettingEntry[]): Entry[] {
   const entries: Entry[] = [];
   for (const doc of loaded.documents) {
+    let isEventsValid = true;
     const invalidItems = new Set<string>();
     if (!validateDocument(doc.data)) {
       for (const error of validateDocument.errors ?? []) {
@@ -129,6 +143,20 @@ function collectEntries(loaded: LoadedConfig, out: ProblemList): Entry[] {
           continue;
         }
         const [list, index, ...rest] = error.instancePath.split('/').slice(1);
+        if (list === 'events') {
+          const field = schemaField(error, [index, ...rest].filter((part) => part !== undefined));
+          isEventsValid = false;
+          out.add({ file: doc.file, kind: 'events', key: '' }, field, 'CDP_CONFIG_SCHEMA', schemaMessage(error, field));
+          continue;
+        }
+        if (list === 'writeKeys' && index !== undefined) {
+          const item = ((doc.data as Raw).writeKeys as unknown[])[Number(index)];
+          const key = isObject(item) && typeof item.name === 'string' ? item.name : '';
+          const field = schemaField(error, rest);
+          invalidItems.add(`writeKeys/${index}`);
+          out.add({ file: doc.file, kind: 'writeKey', key }, field, 'CDP_CONFIG_SCHEMA', schemaMessage(error, field));
+          continue;
+        }
         const kind = list === undefined ? '' : (KIND_OF_LIST[list] ?? '');
         const item = kind && index !== undefined && isObject(doc.data) ? (doc.data[list] as unknown[])[Number(index)] : undefined;
         const key = isObject(item) && typeof item.key === 'string' ? item.key : '';
@@ -141,6 +169,17 @@ function collectEntries(loaded: LoadedConfig, out: ProblemList): Entry[] {
     }
     if (!isObject(doc.data)) {
       continue;
+    }
+    if (isObject(doc.data.events)) {
+      settings.push({ file: doc.file, kind: 'events', key: '', raw: doc.data.events, isShapeValid: isEventsValid });
+    }
+    if (Array.isArray(doc.data.writeKeys)) {
+      doc.data.writeKeys.forEach((raw: unknown, index: number) => {
+        if (isObject(raw)) {
+          const key = typeof raw.name === 'string' ? raw.name : '';
+          settings.push({ file: doc.file, kind: 'writeKey', key, raw, isShapeValid: !invalidItems.has(`writeKeys/${index}`) });
+        }
+      });
     }
     for (const kind of CONFIG_KINDS) {
       const list = doc.data[LIST_OF_KIND[kind]];
@@ -347,6 +386,54 @@ function checkQueryPlaceholders(entry: Entry, sql: string, properties: Map<strin
   }
 }
 
+const NUMERIC_TYPES: PropertyType[] = ['integer', 'float'];
+
+/** The types an event property's function can produce, given the field it reads. */
+function typesOfEventFunction(fn: EventFetchConfig['function'], field: string | undefined): PropertyType[] | null {
+  if (fn === 'count') return ['integer'];
+  if (fn === 'sum') return field === 'occurred_at' ? [] : NUMERIC_TYPES;
+  if (fn === 'min' || fn === 'max') return field === 'occurred_at' ? ['date'] : [...NUMERIC_TYPES, 'date'];
+  // first and last take the value as it is: any type, cast like any other value.
+  return field === 'occurred_at' ? ['date'] : null;
+}
+
+/** An `event:` property: computed from the profile's events, so it has no source. */
+function checkEventProperty(entry: Entry, otherKinds: string[], out: ProblemList): EventFetchConfig | null {
+  const { raw } = entry;
+  const event = raw.event as Raw;
+  if (raw.source !== undefined) {
+    out.add(entry, 'source', 'CDP_CONFIG_SCHEMA', `Property ${entry.key} is computed from events and cannot have a source`);
+  }
+  if (otherKinds.length > 0) {
+    out.add(entry, otherKinds[0], 'CDP_CONFIG_SCHEMA', `Property ${entry.key} needs exactly one of column, aggregate, query and event`);
+  }
+  if (raw.unique === true || raw.list === true) {
+    out.add(entry, raw.unique === true ? 'unique' : 'list', 'CDP_CONFIG_SCHEMA', `Property ${entry.key} is computed from events and cannot be unique or a list`);
+  }
+  const type = (event.type ?? 'track') as NonNullable<EventFetchConfig['type']>;
+  if (type === 'track' && event.name === undefined) {
+    out.add(entry, 'event.name', 'CDP_CONFIG_SCHEMA', `Property ${entry.key} counts track events and needs an event name`);
+  }
+  const fn = event.function as EventFetchConfig['function'];
+  const field = fn === 'count' ? undefined : (event.field as string | undefined);
+  if (fn !== 'count' && field === undefined) {
+    out.add(entry, 'event.field', 'CDP_CONFIG_SCHEMA', `Property ${entry.key} uses ${fn} and needs a field`);
+  }
+  const types = typesOfEventFunction(fn, field);
+  if (types !== null && !types.includes(raw.type)) {
+    out.add(entry, 'type', 'CDP_CONFIG_SCHEMA', `Property ${entry.key} of type ${raw.type} cannot hold the ${fn} of ${field ?? 'events'}`);
+  }
+
+  return {
+    kind: 'event',
+    ...(type === 'track' ? {} : { type }),
+    ...(event.name === undefined ? {} : { name: event.name }),
+    function: fn,
+    ...(field === undefined ? {} : { field }),
+    ...(event.days === undefined ? {} : { days: event.days }),
+  };
+}
+
 function checkProperty(entry: Entry, index: Record<ConfigKind, Map<string, Entry>>, out: ProblemList): PropertyConfig | undefined {
   const { raw } = entry;
   const problemsBefore = out.problems.length;
@@ -359,7 +446,9 @@ function checkProperty(entry: Entry, index: Record<ConfigKind, Map<string, Entry
 
   const fetchKinds = (['column', 'aggregate', 'query'] as const).filter((name) => raw[name] !== undefined);
   let fetch: PropertyFetchConfig | null = null;
-  if (raw.source === undefined) {
+  if (raw.event !== undefined) {
+    fetch = checkEventProperty(entry, fetchKinds, out);
+  } else if (raw.source === undefined) {
     if (fetchKinds.length > 0) {
       out.add(entry, 'source', 'CDP_CONFIG_SCHEMA', `Property ${entry.key} has a ${fetchKinds[0]} but no source`);
     }
@@ -463,11 +552,88 @@ function checkDestination(entry: Entry, index: Record<ConfigKind, Map<string, En
       out.add(entry, `mapping.${field}`, 'CDP_CONFIG_UNKNOWN_REFERENCE', `Destination ${entry.key} maps property ${property}, which is not defined`);
     }
   }
+  const events = [...new Set<string>(raw.events ?? [])].sort();
+  if (events.length > 0 && connector && !connector.spec.eventDelivery) {
+    out.add(entry, 'events', 'CDP_CONFIG_UNSUPPORTED', `App type ${connector.spec.name} of destination ${entry.key} cannot receive events`);
+  }
   if (out.problems.length > problemsBefore) {
     return undefined;
   }
 
-  return { file: entry.file, key: entry.key, app: raw.app, options, groups: [...new Set(groups)], mapping };
+  return { file: entry.file, key: entry.key, app: raw.app, options, groups: [...new Set(groups)], mapping, events };
+}
+
+function checkEvents(settings: SettingEntry[], properties: Map<string, Entry>, out: ProblemList): EventsConfig | null {
+  const all = settings.filter((entry) => entry.kind === 'events');
+  for (const extra of all.slice(1)) {
+    out.add(extra, '', 'CDP_CONFIG_DUPLICATE_KEY', `The events settings are already defined in ${all[0].file}`);
+  }
+  const entry = all[0];
+  if (!entry?.isShapeValid) {
+    return null;
+  }
+  const { raw } = entry;
+  const property = properties.get(raw.userIdProperty);
+  if (!property) {
+    out.add(entry, 'userIdProperty', 'CDP_CONFIG_UNKNOWN_REFERENCE', `Events name profiles by property ${raw.userIdProperty}, which is not defined`);
+    return null;
+  }
+  if (property.isShapeValid && property.raw.unique !== true) {
+    out.add(entry, 'userIdProperty', 'CDP_CONFIG_IDENTITY_NOT_UNIQUE', `Events name profiles by property ${property.key}, which is not unique`);
+    return null;
+  }
+
+  return {
+    file: entry.file,
+    userIdProperty: raw.userIdProperty,
+    anonymousIdsPerProfile: raw.anonymousIdsPerProfile ?? DEFAULT_ANONYMOUS_IDS_PER_PROFILE,
+    ...(raw.retentionDays === undefined ? {} : { retentionDays: raw.retentionDays }),
+    ...(raw.dedupWindowDays === undefined ? {} : { dedupWindowDays: raw.dedupWindowDays }),
+  };
+}
+
+function checkWriteKeys(settings: SettingEntry[], options: ValidateConfigOptions, out: ProblemList): WriteKeyConfig[] {
+  const keys: WriteKeyConfig[] = [];
+  const seen = new Map<string, string>();
+  for (const entry of settings.filter((item) => item.kind === 'writeKey' && item.isShapeValid)) {
+    const first = seen.get(entry.key);
+    if (first !== undefined) {
+      out.add(entry, 'name', 'CDP_CONFIG_DUPLICATE_KEY', `The write key ${entry.key} is already defined in ${first}`);
+      continue;
+    }
+    seen.set(entry.key, entry.file);
+    const value = entry.raw.key;
+    if (!isObject(value) || Object.keys(value).length !== 1 || typeof value.env !== 'string') {
+      out.add(entry, 'key', 'CDP_CONFIG_LITERAL_SECRET', `Write key ${entry.key} is a secret and must be written as {env: NAME}`);
+      continue;
+    }
+    if (!ENV_NAME.test(value.env)) {
+      out.add(entry, 'key.env', 'CDP_CONFIG_SCHEMA', `Write key ${entry.key} names an invalid environment variable`);
+      continue;
+    }
+    let secret: string | null = null;
+    try {
+      secret = readSecretEnv(value.env, options.env);
+    } catch (err) {
+      const code = isAppError(err) ? err.code : 'CDP_SECRET_ENV_MISSING';
+      const message = `Environment variable ${value.env} for write key ${entry.key} is not set`;
+      if (options.requireSecretEnvs === false) {
+        out.warn(entry, 'key', code, message);
+      } else {
+        out.add(entry, 'key', code, message);
+        continue;
+      }
+    }
+    keys.push({
+      file: entry.file,
+      name: entry.key,
+      env: value.env,
+      keyHash: secret === null ? null : hashWriteKey(secret),
+      keyPrefix: secret === null ? null : writeKeyPrefix(secret),
+    });
+  }
+
+  return keys;
 }
 
 /**
@@ -478,11 +644,12 @@ function checkDestination(entry: Entry, index: Record<ConfigKind, Map<string, En
 export function checkConfig(loaded: LoadedConfig, options: ValidateConfigOptions = {}): ConfigCheck {
   const out = new ProblemList();
   out.problems.push(...loaded.problems);
-  const entries = collectEntries(loaded, out);
+  const settings: SettingEntry[] = [];
+  const entries = collectEntries(loaded, out, settings);
   const index = indexByKey(entries, out);
   const valid = (kind: ConfigKind) => [...index[kind].values()].filter((entry) => entry.isShapeValid);
 
-  const config: DesiredConfig = { apps: [], sources: [], properties: [], groups: [], destinations: [] };
+  const config: DesiredConfig = { apps: [], sources: [], properties: [], groups: [], destinations: [], events: null, writeKeys: [] };
   for (const entry of valid('app')) {
     const app = checkApp(entry, options, out);
     if (app) config.apps.push(app);
@@ -510,6 +677,8 @@ export function checkConfig(loaded: LoadedConfig, options: ValidateConfigOptions
     const destination = checkDestination(entry, index, out);
     if (destination) config.destinations.push(destination);
   }
+  config.events = checkEvents(settings, index.property, out);
+  config.writeKeys = checkWriteKeys(settings, options, out);
 
   return { config, problems: out.problems, warnings: out.warnings };
 }

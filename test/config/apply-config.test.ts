@@ -5,7 +5,8 @@ import type { DesiredConfig } from '../../sql/config/config-types.js';
 import { loadConfigDir } from '../../sql/config/load-config-dir.js';
 import { validateConfig } from '../../sql/config/validate-config.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { SECRET_ENV, VALID_FILES, writeConfigDir } from './config-fixture.js';
+import { EVENT_FILES, SECRET_ENV, VALID_FILES, WRITE_KEY_ENV, writeConfigDir } from './config-fixture.js';
+import { createWriteKey, hashWriteKey } from '../../sql/write-keys.js';
 
 let db: TestDatabase;
 
@@ -59,6 +60,7 @@ beforeEach(async () => {
   // Start every test from no config at all.
   await applyConfig(db.pool, { apps: [], sources: [], properties: [], groups: [], destinations: [] });
   await db.pool.query('DELETE FROM roster_core.profiles');
+  await db.pool.query('DELETE FROM roster_core.write_keys');
 });
 
 describe('applyConfig', () => {
@@ -201,5 +203,77 @@ describe('applyConfig', () => {
     } finally {
       await db.pool.query('DROP TABLE roster_core.profiles_ltv_idx');
     }
+  });
+
+  describe('events, write keys and event properties', () => {
+    async function eventConfigOf(files: Record<string, string | undefined>): Promise<DesiredConfig> {
+      // Without the CSV source, whose stored path depends on the temporary folder.
+      const dir = await writeConfigDir({ ...files, 'sources.yml': VALID_FILES['sources.yml'].replace(/  - key: leads[\s\S]*$/, '') });
+
+      return validateConfig(await loadConfigDir(dir), { env: WRITE_KEY_ENV }).config;
+    }
+
+    it('stores the events setting, the write key hash, event properties and destination event names', async () => {
+      const plan = await applyConfig(db.pool, await eventConfigOf({ ...VALID_FILES, ...EVENT_FILES }));
+
+      expect(plan.settings.created).toEqual(['events']);
+      expect(plan.writeKeys.created).toEqual(['site']);
+      const { rows: settings } = await db.pool.query(`SELECT value FROM roster_core.settings WHERE key = 'events'`);
+      expect(settings[0].value).toEqual({ userIdProperty: 'customer_id', anonymousIdsPerProfile: 20, retentionDays: 90 });
+      const { rows: keys } = await db.pool.query(`SELECT name, key_hash, key_prefix, origin, revoked_at FROM roster_core.write_keys`);
+      expect(keys).toEqual([{ name: 'site', key_hash: hashWriteKey('wk_site_secret_value'), key_prefix: 'wk_sit', origin: 'config', revoked_at: null }]);
+      const { rows: properties } = await db.pool.query(`SELECT fetch_options, source_id FROM roster_core.properties WHERE key = 'spend_last_30_days'`);
+      expect(properties[0]).toEqual({ fetch_options: { kind: 'event', name: 'Film Rented', function: 'sum', field: 'properties.amount', days: 30 }, source_id: null });
+      const { rows: destinations } = await db.pool.query(`SELECT event_names FROM roster_core.destinations WHERE key = 'rentals_hook'`);
+      expect(destinations[0].event_names).toEqual(['Checkout', 'Film Rented']);
+    });
+
+    it('changes nothing when a folder with events is applied twice', async () => {
+      const files = { ...VALID_FILES, ...EVENT_FILES };
+      await applyConfig(db.pool, await eventConfigOf(files));
+      const before = await snapshot();
+
+      const again = await applyConfig(db.pool, await eventConfigOf(files));
+
+      expect(again.hasChanges).toBe(false);
+      expect(await snapshot()).toBe(before);
+    });
+
+    it('changes the destination config hash when its events change', async () => {
+      await applyConfig(db.pool, await eventConfigOf({ ...VALID_FILES, ...EVENT_FILES }));
+      const hashOf = async () => (await db.pool.query(`SELECT config_hash FROM roster_core.destinations WHERE key = 'rentals_hook'`)).rows[0].config_hash;
+      const before = await hashOf();
+
+      const plan = await applyConfig(db.pool, await eventConfigOf({ ...VALID_FILES, 'events.yml': EVENT_FILES['events.yml'].replace(', Checkout', '') }));
+
+      expect(plan.destinations.updated).toEqual(['rentals_hook']);
+      expect(await hashOf()).not.toBe(before);
+    });
+
+    it('deletes the events setting and revokes config keys that leave the files, never CLI keys', async () => {
+      await applyConfig(db.pool, await eventConfigOf({ ...VALID_FILES, ...EVENT_FILES }));
+      await createWriteKey(db.pool, 'server_side');
+      const withoutEvents = EVENT_FILES['events.yml'].replace(/events:[\s\S]*?(?=properties:)/, '');
+
+      const plan = await applyConfig(db.pool, await eventConfigOf({ ...VALID_FILES, 'events.yml': withoutEvents }));
+      const again = await applyConfig(db.pool, await eventConfigOf({ ...VALID_FILES, 'events.yml': withoutEvents }));
+
+      expect(plan.settings.deleted).toEqual(['events']);
+      expect(plan.writeKeys.deleted).toEqual(['site']);
+      expect(again.hasChanges).toBe(false);
+      const { rows: settings } = await db.pool.query(`SELECT key FROM roster_core.settings`);
+      expect(settings).toEqual([]);
+      const { rows: keys } = await db.pool.query(`SELECT name, revoked_at IS NOT NULL AS revoked FROM roster_core.write_keys ORDER BY name`);
+      expect(keys).toEqual([
+        { name: 'server_side', revoked: false },
+        { name: 'site', revoked: true },
+      ]);
+    });
+
+    it('refuses a config write key whose name a CLI key already has', async () => {
+      await createWriteKey(db.pool, 'site');
+
+      await expect(applyConfig(db.pool, await eventConfigOf({ ...VALID_FILES, ...EVENT_FILES }))).rejects.toMatchObject({ code: 'CDP_WRITE_KEY_EXISTS' });
+    });
   });
 });

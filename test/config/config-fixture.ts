@@ -93,3 +93,36 @@ export async function writeConfigDir(files: Record<string, string | undefined>):
 
   return dir;
 }
+
+export const WRITE_KEY_ENV = { ...SECRET_ENV, SITE_WRITE_KEY: 'wk_site_secret_value' };
+
+/** Added to VALID_FILES: events settings, a write key, event properties and an event destination. */
+export const EVENT_FILES: Record<string, string> = {
+  'events.yml': `
+events:
+  userIdProperty: customer_id
+  anonymousIdsPerProfile: 20
+  retentionDays: 90
+writeKeys:
+  - name: site
+    key: { env: SITE_WRITE_KEY }
+properties:
+  - key: rentals
+    type: integer
+    event: { name: Film Rented, function: count }
+  - key: spend_last_30_days
+    type: float
+    event: { name: Film Rented, function: sum, field: properties.amount, days: 30 }
+  - key: last_page_at
+    type: date
+    event: { type: page, function: last, field: occurred_at }
+apps:
+  - key: hooks
+    type: webhook
+    options: { url: "https://example.com/hook" }
+destinations:
+  - key: rentals_hook
+    app: hooks
+    events: [Film Rented, Checkout]
+`,
+};

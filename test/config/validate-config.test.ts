@@ -4,7 +4,7 @@ import { ConfigError } from '../../lib/errors.js';
 import type { ConfigProblem } from '../../sql/config/config-types.js';
 import { loadConfigDir } from '../../sql/config/load-config-dir.js';
 import { checkConfig, validateConfig } from '../../sql/config/validate-config.js';
-import { SECRET_ENV, VALID_FILES, writeConfigDir } from './config-fixture.js';
+import { EVENT_FILES, SECRET_ENV, VALID_FILES, WRITE_KEY_ENV, writeConfigDir } from './config-fixture.js';
 
 async function problemsOf(changes: Record<string, string | undefined>, requireSecretEnvs = true): Promise<ConfigProblem[]> {
   const dir = await writeConfigDir({ ...VALID_FILES, ...changes });
@@ -177,5 +177,100 @@ describe('validateConfig', () => {
     expect((caught as ConfigError).code).toBe('CDP_CONFIG_INVALID');
     const codes = ((caught as ConfigError).details.problems as ConfigProblem[]).map((problem) => `${problem.file} ${problem.code}`);
     expect(codes.sort()).toEqual(['apps.yml CDP_CONFIG_LITERAL_SECRET', 'broken.yml CDP_CONFIG_PARSE_ERROR', 'unknown.yml CDP_CONFIG_SCHEMA']);
+  });
+
+  describe('events, write keys and event properties', () => {
+    async function eventProblems(changes: Record<string, string | undefined>): Promise<ConfigProblem[]> {
+      const dir = await writeConfigDir({ ...VALID_FILES, ...EVENT_FILES, ...changes });
+
+      return checkConfig(await loadConfigDir(dir), { env: WRITE_KEY_ENV }).problems;
+    }
+
+    function eventsReplaced(from: string, to: string): Record<string, string> {
+      if (!EVENT_FILES['events.yml'].includes(from)) {
+        throw new Error(`Fixture events.yml has no "${from}"`);
+      }
+
+      return { 'events.yml': EVENT_FILES['events.yml'].replace(from, to) };
+    }
+
+    it('builds the events settings, write key hash, event properties and destination events', async () => {
+      const dir = await writeConfigDir({ ...VALID_FILES, ...EVENT_FILES });
+      const { config } = validateConfig(await loadConfigDir(dir), { env: WRITE_KEY_ENV });
+
+      expect(config.events).toEqual({ file: 'events.yml', userIdProperty: 'customer_id', anonymousIdsPerProfile: 20, retentionDays: 90 });
+      expect(config.writeKeys).toEqual([expect.objectContaining({ name: 'site', env: 'SITE_WRITE_KEY', keyPrefix: 'wk_sit' })]);
+      expect(config.writeKeys?.[0].keyHash).toMatch(/^[0-9a-f]{64}$/);
+      const fetches = Object.fromEntries(config.properties.map((property) => [property.key, property.fetch]));
+      expect(fetches.rentals).toEqual({ kind: 'event', name: 'Film Rented', function: 'count' });
+      expect(fetches.spend_last_30_days).toEqual({ kind: 'event', name: 'Film Rented', function: 'sum', field: 'properties.amount', days: 30 });
+      expect(fetches.last_page_at).toEqual({ kind: 'event', type: 'page', function: 'last', field: 'occurred_at' });
+      expect(config.destinations.find((d) => d.key === 'rentals_hook')?.events).toEqual(['Checkout', 'Film Rented']);
+    });
+
+    it('defaults the number of anonymous ids per profile to 50', async () => {
+      const dir = await writeConfigDir({ ...VALID_FILES, ...EVENT_FILES, ...eventsReplaced('  anonymousIdsPerProfile: 20\n', '') });
+
+      expect(validateConfig(await loadConfigDir(dir), { env: WRITE_KEY_ENV }).config.events?.anonymousIdsPerProfile).toBe(50);
+    });
+
+    it('rejects a second events object in another file', async () => {
+      const problems = await eventProblems({ 'more.yml': 'events: { userIdProperty: email }' });
+
+      expect(problems).toEqual([expect.objectContaining({ file: 'more.yml', kind: 'events', code: 'CDP_CONFIG_DUPLICATE_KEY' })]);
+    });
+
+    it('rejects a userIdProperty that is unknown or not unique', async () => {
+      const unknown = await eventProblems(eventsReplaced('userIdProperty: customer_id', 'userIdProperty: nobody'));
+      const notUnique = await eventProblems(eventsReplaced('userIdProperty: customer_id', 'userIdProperty: first_name'));
+
+      expect(unknown).toEqual([expect.objectContaining({ kind: 'events', field: 'userIdProperty', code: 'CDP_CONFIG_UNKNOWN_REFERENCE' })]);
+      expect(notUnique).toEqual([expect.objectContaining({ kind: 'events', field: 'userIdProperty', code: 'CDP_CONFIG_IDENTITY_NOT_UNIQUE' })]);
+    });
+
+    it('rejects an unknown field of the events object', async () => {
+      const problems = await eventProblems(eventsReplaced('retentionDays: 90', 'retentionDayz: 90'));
+
+      expect(problems).toEqual([expect.objectContaining({ file: 'events.yml', kind: 'events', field: 'retentionDayz', code: 'CDP_CONFIG_SCHEMA' })]);
+    });
+
+    it('rejects a literal write key and reports an unset one', async () => {
+      const literal = await eventProblems(eventsReplaced('key: { env: SITE_WRITE_KEY }', 'key: wk_plain_text'));
+      const dir = await writeConfigDir({ ...VALID_FILES, ...EVENT_FILES });
+      const unset = checkConfig(await loadConfigDir(dir), { env: SECRET_ENV });
+
+      expect(literal).toEqual([expect.objectContaining({ kind: 'writeKey', key: 'site', field: 'key', code: 'CDP_CONFIG_LITERAL_SECRET' })]);
+      expect(unset.problems).toEqual([expect.objectContaining({ kind: 'writeKey', key: 'site', field: 'key', code: 'CDP_SECRET_ENV_MISSING' })]);
+    });
+
+    it('rejects an event field path with characters other than letters, digits, _ and dots', async () => {
+      const problems = await eventProblems(eventsReplaced('field: properties.amount', "field: \"properties.amount'); DROP TABLE x; --\""));
+
+      expect(problems).toEqual([expect.objectContaining({ kind: 'property', key: 'spend_last_30_days', field: 'event.field', code: 'CDP_CONFIG_SCHEMA' })]);
+    });
+
+    it('rejects a function that does not fit the property type', async () => {
+      const sumOfText = await eventProblems(eventsReplaced('key: spend_last_30_days\n    type: float', 'key: spend_last_30_days\n    type: string'));
+      const countAsFloat = await eventProblems(eventsReplaced('key: rentals\n    type: integer', 'key: rentals\n    type: float'));
+
+      expect(sumOfText).toEqual([expect.objectContaining({ key: 'spend_last_30_days', field: 'type', code: 'CDP_CONFIG_SCHEMA' })]);
+      expect(countAsFloat).toEqual([expect.objectContaining({ key: 'rentals', field: 'type', code: 'CDP_CONFIG_SCHEMA' })]);
+    });
+
+    it('rejects an event property with a source, without a field for sum, or a track event without a name', async () => {
+      const withSource = await eventProblems(eventsReplaced('key: rentals\n    type: integer', 'key: rentals\n    type: integer\n    source: customers'));
+      const noField = await eventProblems(eventsReplaced(', field: properties.amount', ''));
+      const noName = await eventProblems(eventsReplaced('{ name: Film Rented, function: count }', '{ function: count }'));
+
+      expect(withSource).toEqual([expect.objectContaining({ key: 'rentals', field: 'source', code: 'CDP_CONFIG_SCHEMA' })]);
+      expect(noField).toEqual([expect.objectContaining({ key: 'spend_last_30_days', field: 'event.field', code: 'CDP_CONFIG_SCHEMA' })]);
+      expect(noName).toEqual([expect.objectContaining({ key: 'rentals', field: 'event.name', code: 'CDP_CONFIG_SCHEMA' })]);
+    });
+
+    it('rejects destination events on a connector that cannot receive events', async () => {
+      const problems = await eventProblems({ 'destinations.yml': VALID_FILES['destinations.yml'].replace('groups: [high_value, vip]', 'groups: [high_value, vip]\n    events: [Film Rented]') });
+
+      expect(problems).toEqual([expect.objectContaining({ kind: 'destination', key: 'crm', field: 'events', code: 'CDP_CONFIG_UNSUPPORTED' })]);
+    });
   });
 });
