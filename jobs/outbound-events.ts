@@ -26,6 +26,8 @@ export interface OutboundOptions {
   batchSize?: number;
   /** How long one call to a destination may take before its events are retried (default 30 s). */
   timeoutMs?: number;
+  /** Aborts calls in flight (their events are retried) and stops claiming new batches. */
+  signal?: AbortSignal;
 }
 
 export interface OutboundCounts {
@@ -83,19 +85,25 @@ function retried(row: ClaimedOutboundEvent, payload: OutboundEvent, error: { cod
  * Calls the destination with its own deadline. The race stops waiting even if a connector
  * ignores the abort signal, so one slow destination holds only its own lane.
  */
-async function callWithTimeout(destinationId: number, timeoutMs: number, call: (signal: AbortSignal) => Promise<WriteResult>): Promise<WriteResult> {
+async function callWithTimeout(destinationId: number, options: { timeoutMs: number; signal?: AbortSignal }, call: (signal: AbortSignal) => Promise<WriteResult>): Promise<WriteResult> {
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
+  let onStop: (() => void) | undefined;
   const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => {
-      reject(new TransientError('CDP_DESTINATION_TIMEOUT', `Destination ${destinationId} did not answer events within ${timeoutMs} ms`));
+    const give = (err: TransientError) => {
+      reject(err);
       controller.abort();
-    }, timeoutMs);
+    };
+    timer = setTimeout(() => give(new TransientError('CDP_DESTINATION_TIMEOUT', `Destination ${destinationId} did not answer events within ${options.timeoutMs} ms`)), options.timeoutMs);
+    onStop = () => give(new TransientError('CDP_OUTBOUND_INTERRUPTED', `Sending events to destination ${destinationId} was interrupted by a shutdown`));
+    if (options.signal?.aborted) onStop();
+    options.signal?.addEventListener('abort', onStop, { once: true });
   });
   try {
     return await Promise.race([call(controller.signal), deadline]);
   } finally {
     clearTimeout(timer);
+    if (onStop) options.signal?.removeEventListener('abort', onStop);
   }
 }
 
@@ -106,6 +114,7 @@ interface BatchContext {
   connectorError: { code: string; message: string } | undefined;
   columnOf: Map<string, string>;
   timeoutMs: number;
+  signal: AbortSignal | undefined;
 }
 
 function toOutboundEvent(row: ClaimedOutboundEvent, profile: Record<string, unknown>, groups: string[]): OutboundEvent {
@@ -163,7 +172,7 @@ async function sendBatch(ctx: BatchContext, rows: ClaimedOutboundEvent[]): Promi
 
   let result: WriteResult;
   try {
-    result = await callWithTimeout(destination.id, ctx.timeoutMs, (signal) =>
+    result = await callWithTimeout(destination.id, { timeoutMs: ctx.timeoutMs, signal: ctx.signal }, (signal) =>
       ctx.connector!.destination!.sendEvents!(connectorContext(deps.log, destination.app, signal), {
         config: appConfig(destination.app),
         options: destination.options,
@@ -226,13 +235,21 @@ export async function deliverOutboundEvents(deps: JobDeps, destination: Destinat
   const total = emptyCounts();
   try {
     const properties = await loadPropertyDefs(deps.pool);
-    const ctx: BatchContext = { deps: { ...deps, log }, destination, connector: undefined, connectorError: undefined, columnOf: new Map([...properties.values()].map((p) => [p.key, p.columnName])), timeoutMs };
+    const ctx: BatchContext = {
+      deps: { ...deps, log },
+      destination,
+      connector: undefined,
+      connectorError: undefined,
+      columnOf: new Map([...properties.values()].map((p) => [p.key, p.columnName])),
+      timeoutMs,
+      signal: options.signal,
+    };
     try {
       ctx.connector = getConnector(destination.app.type, 'destination');
     } catch (err) {
       ctx.connectorError = describeError(err);
     }
-    for (;;) {
+    while (!options.signal?.aborted) {
       const rows = await claimOutboundEvents(deps.pool, { destinationId: destination.id, limit: batchSize, leaseMs });
       if (rows.length === 0) break;
       const startedAt = Date.now();
