@@ -9,6 +9,7 @@ import { registerPlanCommand } from './plan.js';
 import { registerRunCommand } from './run.js';
 import { registerValidateCommand } from './validate.js';
 import { registerWorkerCommands } from './worker.js';
+import { registerWriteKeyCommand } from './write-key.js';
 
 async function main(): Promise<void> {
   const ctx = createCliContext();
@@ -25,6 +26,7 @@ async function main(): Promise<void> {
   registerRunCommand(program, ctx);
   registerWorkerCommands(program, ctx);
   registerDemoCommand(program, ctx);
+  registerWriteKeyCommand(program, ctx);
 
   await program.parseAsync(process.argv);
 }

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
-import { createBoss } from '../jobs/index.js';
+import { maintainEventPartitions } from '../jobs/event-maintenance.js';
+import { bossQueue, createBoss, requestEventProcessing } from '../jobs/index.js';
 import { startWorker } from '../jobs/worker.js';
+import { throttle } from '../lib/throttle.js';
 import { buildServer } from '../server/app.js';
 import type { CliContext } from './context.js';
 
@@ -9,7 +11,13 @@ async function serve(ctx: CliContext, withHttp: boolean): Promise<void> {
   const boss = createBoss(db.url);
   await boss.start();
   const worker = await startWorker(boss, { pool: db.pool, log: ctx.log, config: ctx.config });
-  const server = withHttp ? await buildServer({ pool: db.pool, log: ctx.log }) : undefined;
+  const { eventRetentionDays: retentionDays, eventDedupDays: dedupDays } = ctx.config;
+  if (withHttp) await maintainEventPartitions(db.pool, { now: new Date(), retentionDays, dedupDays, log: ctx.log });
+  // Stored events wake the processor, at most about five times a second.
+  const wakeProcessing = throttle(() => {
+    requestEventProcessing(bossQueue(boss)).catch((err: unknown) => ctx.log.warn({ err }, 'event processing request failed'));
+  }, 200);
+  const server = withHttp ? await buildServer({ pool: db.pool, log: ctx.log, onEventsStored: wakeProcessing }) : undefined;
   if (server) {
     await server.listen({ host: ctx.config.httpHost, port: ctx.config.httpPort });
   }

@@ -2,6 +2,7 @@ import { CronExpressionParser } from 'cron-parser';
 import { withTransaction } from '../lib/db.js';
 import { recomputeTimeRelativeGroups } from '../sql/group-membership.js';
 import { abandonStaleRuns } from '../sql/run-queries.js';
+import { maintainEventPartitions } from './event-maintenance.js';
 import { requestExportRun, requestImportRun, type JobDeps } from './index.js';
 
 /** A run silent for this long is considered dead (its worker was killed). */
@@ -9,6 +10,9 @@ const STALE_RUN_MS = 10 * 60 * 1000;
 /** Export retries after failed runs back off from 30 s, doubling, up to an hour. */
 const EXPORT_RETRY_BASE_MS = 30_000;
 const EXPORT_RETRY_MAX_MS = 60 * 60 * 1000;
+/** Event partitions and message ids are looked after about once an hour per process. */
+const EVENT_MAINTENANCE_EVERY_MS = 60 * 60 * 1000;
+let lastEventMaintenanceMs = 0;
 
 export function nextRunAt(schedule: { intervalMs: number | null; cron: string | null }, from: Date): Date | null {
   if (schedule.intervalMs) {
@@ -88,6 +92,10 @@ export async function tick(deps: JobDeps, options: { now?: Date; refreshTimeRela
   const abandoned = await abandonStaleRuns(deps.pool, STALE_RUN_MS);
   const importsQueued = await queueDueImports(deps, now);
   const exportsRetried = await retryFailedExports(deps);
+  if (now.getTime() - lastEventMaintenanceMs >= EVENT_MAINTENANCE_EVERY_MS) {
+    lastEventMaintenanceMs = now.getTime();
+    await maintainEventPartitions(deps.pool, { now, retentionDays: deps.config.eventRetentionDays, dedupDays: deps.config.eventDedupDays, log: deps.log });
+  }
   if (options.refreshTimeRelative) {
     const groups = await withTransaction(deps.pool, (client) => recomputeTimeRelativeGroups(client));
     if (groups.some((group) => group.entered + group.exited > 0)) {
