@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { maintainEventPartitions } from '../jobs/event-maintenance.js';
-import { bossQueue, createBoss, requestEventProcessing } from '../jobs/index.js';
+import { startEventPump } from '../jobs/event-pump.js';
+import { bossQueue, createBoss } from '../jobs/index.js';
 import { startWorker } from '../jobs/worker.js';
-import { throttle } from '../lib/throttle.js';
 import { buildServer } from '../server/app.js';
 import type { CliContext } from './context.js';
 
@@ -13,11 +13,10 @@ async function serve(ctx: CliContext, withHttp: boolean): Promise<void> {
   const worker = await startWorker(boss, { pool: db.pool, log: ctx.log, config: ctx.config });
   const { eventRetentionDays: retentionDays, eventDedupDays: dedupDays } = ctx.config;
   if (withHttp) await maintainEventPartitions(db.pool, { now: new Date(), retentionDays, dedupDays, log: ctx.log });
-  // Stored events wake the processor, at most about five times a second.
-  const wakeProcessing = throttle(() => {
-    requestEventProcessing(bossQueue(boss)).catch((err: unknown) => ctx.log.warn({ err }, 'event processing request failed'));
-  }, 200);
-  const server = withHttp ? await buildServer({ pool: db.pool, log: ctx.log, onEventsStored: wakeProcessing }) : undefined;
+  // pg-boss polls; the pump carries fresh events to their destinations in well under a
+  // second. Stored events wake it (and, through NOTIFY, the pumps of other workers).
+  const pump = startEventPump({ pool: db.pool, log: ctx.log, config: ctx.config, queue: bossQueue(boss) });
+  const server = withHttp ? await buildServer({ pool: db.pool, log: ctx.log, onEventsStored: () => pump.wake() }) : undefined;
   if (server) {
     await server.listen({ host: ctx.config.httpHost, port: ctx.config.httpPort });
   }
@@ -26,6 +25,7 @@ async function serve(ctx: CliContext, withHttp: boolean): Promise<void> {
     const shutdown = async (signal: string) => {
       ctx.log.info({ signal }, 'shutting down');
       await server?.close();
+      await pump.stop();
       await worker.stop();
       await db.close();
       resolve();
