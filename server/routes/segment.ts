@@ -61,9 +61,10 @@ const segmentRoutes: FastifyPluginAsync<SegmentRoutesOptions> = async (app, opti
 
   // Our own body parser: plain JSON.parse (these bodies are never merged into objects by
   // assignment, so prototype keys are harmless), gzip as the RudderStack SDK sends it, and
-  // stable codes for bad JSON and oversized bodies.
-  app.removeContentTypeParser(['application/json', 'text/plain']);
-  app.addContentTypeParser(['application/json', 'text/plain'], { parseAs: 'buffer' }, async (request: FastifyRequest, raw: Buffer) => {
+  // stable codes for bad JSON and oversized bodies. Every body is read as JSON whatever its
+  // content type, as SDKs differ (RudderStack's sends application/x-www-form-urlencoded).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, async (request: FastifyRequest, raw: Buffer) => {
     const limit = request.routeOptions.bodyLimit ?? MAX_EVENT_BYTES;
     let body = raw;
     if (request.headers['content-encoding'] === 'gzip') {
@@ -130,9 +131,8 @@ const segmentRoutes: FastifyPluginAsync<SegmentRoutesOptions> = async (app, opti
         bodyLimit: MAX_EVENT_BYTES,
         validatorCompiler: noValidation,
         schema: {
-          description: `Records one ${type} event (Segment HTTP tracking API). Answers after the event is committed.`,
+          description: `Records one ${type} event (Segment HTTP tracking API). Needs a write key as the HTTP Basic user name (or writeKey in the body). Answers after the event is committed.`,
           tags: ['events'],
-          security: [{ writeKey: [] }],
           body: { type: 'object', properties: SEGMENT_BODIES[type as EventType] },
           response: SEGMENT_SINGLE_RESPONSES,
         },
@@ -154,9 +154,8 @@ const segmentRoutes: FastifyPluginAsync<SegmentRoutesOptions> = async (app, opti
       validatorCompiler: noValidation,
       schema: {
         description:
-          'Records many events of any type at once. Good events are committed even when others are rejected; the answer lists the rejected ones by index.',
+          'Records many events of any type at once; needs a write key like the single-event routes. Good events are committed even when others are rejected; the answer lists the rejected ones by index.',
         tags: ['events'],
-        security: [{ writeKey: [] }],
         body: SEGMENT_BATCH_BODY,
         response: SEGMENT_BATCH_RESPONSES,
       },
