@@ -96,6 +96,27 @@ describe('event pump', () => {
     await vi.waitFor(() => expect(hook.delivered.map((e) => e.messageId)).toEqual([messageId]), { timeout: 10_000, interval: 10 });
   });
 
+  it('listens again after its connection is lost', async () => {
+    const hook = await receiver('hook');
+    await applyOutboundConfig(db.pool, [{ key: 'hook', url: hook.url }]);
+    const profileId = await insertProfile(db.pool, { email: 'al@example.com', plan: 'pro' }, ['vip']);
+    pump = startEventPump(deps, { fallbackMs: 600_000, reconnectMs: 20 });
+    await waitForIdleListeningPump();
+    const listenerPids = async () =>
+      (await db.pool.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = $1`, [`LISTEN ${EVENTS_CHANNEL}`])).rows.map((r) => r.pid);
+    const [lost] = await listenerPids();
+
+    await db.pool.query('SELECT pg_terminate_backend($1)', [lost]);
+    await vi.waitFor(async () => expect((await listenerPids()).filter((pid) => pid !== lost)).toHaveLength(1), { timeout: 10_000, interval: 20 });
+    // Listening again starts a round; once it is over, only the NOTIFY below can deliver.
+    await vi.waitFor(() => expect(rounds('finished')).toBeGreaterThanOrEqual(2), { timeout: 10_000, interval: 10 });
+    await vi.waitFor(() => expect(rounds('started')).toBe(rounds('finished')), { timeout: 10_000, interval: 10 });
+    const { messageId } = await insertReadyEvent(db.pool, { profileId, destinations: ['hook'] });
+    await db.pool.query(`NOTIFY ${EVENTS_CHANNEL}`);
+
+    await vi.waitFor(() => expect(hook.delivered.map((e) => e.messageId)).toEqual([messageId]), { timeout: 10_000, interval: 10 });
+  });
+
   it('runs one round at a time and folds a burst of wakes into one more round', async () => {
     const hook = await receiver('hook');
     await applyOutboundConfig(db.pool, [{ key: 'hook', url: hook.url }]);
