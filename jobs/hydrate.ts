@@ -2,12 +2,14 @@ import { withTransaction, type PoolClient } from '../lib/db.js';
 import { describeError } from '../lib/errors.js';
 import { getConnector } from '../connectors/index.js';
 import type { PropertyFetch } from '../connectors/sdk/index.js';
+import { computeEventProperty, loadEventProperties } from '../sql/event-property-queries.js';
+import { markOutboundEventsReady } from '../sql/event-processing-queries.js';
 import { updateMembershipsForProfiles } from '../sql/group-membership.js';
 import { loadPropertyFetches, loadSources, type PropertyFetchRow, type SourceRow } from '../sql/object-queries.js';
 import { writeProfileValues, type ProfileValuesRow } from '../sql/profile-values.js';
 import { loadPropertyDefs } from '../sql/property-queries.js';
 import { appConfig, connectorContext } from './connector-context.js';
-import { requestExportRun, type JobDeps } from './index.js';
+import { requestExportRun, requestOutboundDelivery, type JobDeps } from './index.js';
 
 export interface HydrationResult {
   profiles: number;
@@ -80,6 +82,12 @@ async function hydrateBatch(deps: JobDeps, client: PoolClient, profileIds: numbe
       deps.log.warn({ err, sourceId: source.id, code }, 'source skipped during hydration');
     }
   }
+  // Event properties come from roster_core.events itself: one query per property.
+  for (const property of await loadEventProperties(client)) {
+    for (const [profileId, value] of await computeEventProperty(client, property, profileIds)) {
+      rows.push({ profileId, values: { [property.key]: value }, ref: 'events:hydration' });
+    }
+  }
   const written = await writeProfileValues(client, { properties, sourceId: null, runId: null }, rows);
   // Every hydrated profile is re-evaluated: its values may have changed in the import that
   // queued it, before hydration saw it.
@@ -99,13 +107,16 @@ export async function runHydration(deps: JobDeps): Promise<HydrationResult> {
   const result: HydrationResult = { profiles: 0, changed: 0, batches: 0, failedSources: [] };
   const failedSources = new Map<number, string>();
   const startedAt = Date.now();
+  let outboundReady = 0;
   for (;;) {
     const batch = await withTransaction(deps.pool, async (client) => {
       const profileIds = await takeBatch(client, deps.config.hydrationBatchSize);
       const changed = profileIds.length > 0 ? await hydrateBatch(deps, client, profileIds, sources, fetches, failedSources) : 0;
+      const ready = await markOutboundEventsReady(client, profileIds);
 
-      return { size: profileIds.length, changed };
+      return { size: profileIds.length, changed, ready };
     });
+    outboundReady += batch.ready;
     if (batch.size === 0) break;
     result.profiles += batch.size;
     result.changed += batch.changed;
@@ -113,6 +124,9 @@ export async function runHydration(deps: JobDeps): Promise<HydrationResult> {
     deps.log.debug({ profiles: batch.size, changed: batch.changed }, 'hydration batch written');
   }
   result.failedSources = [...failedSources].map(([sourceId, code]) => ({ sourceId, code }));
+  if (outboundReady > 0) {
+    await requestOutboundDelivery(deps.queue);
+  }
   if (result.profiles > 0) {
     const { rows } = await deps.pool.query<{ id: number }>('SELECT id FROM roster_core.destinations ORDER BY id');
     for (const { id } of rows) {

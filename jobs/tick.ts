@@ -1,9 +1,10 @@
 import { CronExpressionParser } from 'cron-parser';
 import { withTransaction } from '../lib/db.js';
+import { queueWindowedEventProfiles } from '../sql/event-property-queries.js';
 import { recomputeTimeRelativeGroups } from '../sql/group-membership.js';
 import { abandonStaleRuns } from '../sql/run-queries.js';
 import { maintainEventPartitions } from './event-maintenance.js';
-import { requestExportRun, requestImportRun, type JobDeps } from './index.js';
+import { requestExportRun, requestHydration, requestImportRun, type JobDeps } from './index.js';
 
 /** A run silent for this long is considered dead (its worker was killed). */
 const STALE_RUN_MS = 10 * 60 * 1000;
@@ -13,6 +14,9 @@ const EXPORT_RETRY_MAX_MS = 60 * 60 * 1000;
 /** Event partitions and message ids are looked after about once an hour per process. */
 const EVENT_MAINTENANCE_EVERY_MS = 60 * 60 * 1000;
 let lastEventMaintenanceMs = 0;
+/** Event properties with a `days` window age without new events; about once a day is enough. */
+const EVENT_WINDOW_REFRESH_EVERY_MS = 24 * 60 * 60 * 1000;
+let lastEventWindowRefreshMs = 0;
 
 export function nextRunAt(schedule: { intervalMs: number | null; cron: string | null }, from: Date): Date | null {
   if (schedule.intervalMs) {
@@ -95,6 +99,10 @@ export async function tick(deps: JobDeps, options: { now?: Date; refreshTimeRela
   if (now.getTime() - lastEventMaintenanceMs >= EVENT_MAINTENANCE_EVERY_MS) {
     lastEventMaintenanceMs = now.getTime();
     await maintainEventPartitions(deps.pool, { now, retentionDays: deps.config.eventRetentionDays, dedupDays: deps.config.eventDedupDays, log: deps.log });
+  }
+  if (now.getTime() - lastEventWindowRefreshMs >= EVENT_WINDOW_REFRESH_EVERY_MS) {
+    lastEventWindowRefreshMs = now.getTime();
+    if ((await queueWindowedEventProfiles(deps.pool)) > 0) await requestHydration(deps.queue);
   }
   if (options.refreshTimeRelative) {
     const groups = await withTransaction(deps.pool, (client) => recomputeTimeRelativeGroups(client));

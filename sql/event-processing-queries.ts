@@ -77,3 +77,22 @@ export async function queueOutboundEvents(db: Queryable, events: PendingEvent[],
 
   return rowCount ?? 0;
 }
+
+/**
+ * Outbound events of freshly hydrated profiles become ready to send. Runs in the hydration
+ * batch's transaction, so an event never goes out with values older than itself.
+ */
+export async function markOutboundEventsReady(db: Queryable, profileIds: number[]): Promise<number> {
+  if (profileIds.length === 0) {
+    return 0;
+  }
+  const { rowCount } = await db.query(
+    `UPDATE roster_core.outbound_events
+     SET status = 'ready'
+     WHERE profile_id = ANY($1::bigint[])
+       AND status = 'waiting'`,
+    [profileIds],
+  );
+
+  return rowCount ?? 0;
+}
