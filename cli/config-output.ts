@@ -18,6 +18,8 @@ const KINDS = [
   ['property', 'properties'],
   ['group', 'groups'],
   ['destination', 'destinations'],
+  ['setting', 'settings'],
+  ['write key', 'writeKeys'],
 ] as const;
 
 /** A plan as lines: `+` created, `~` updated, `-` deleted, then the impacts and a summary. */
