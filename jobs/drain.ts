@@ -1,6 +1,6 @@
 import type PgBoss from 'pg-boss';
 import { HANDLERS } from './handlers.js';
-import { bossQueue, ensureQueues, QUEUES, type JobDeps, type QueueName } from './index.js';
+import { bossQueue, ensureQueues, QUEUES, requestEventProcessing, requestHydration, requestOutboundDelivery, type JobDeps, type QueueName } from './index.js';
 import { tick } from './tick.js';
 
 // Imports and events feed hydration, which feeds outbound events and exports: draining in
@@ -20,7 +20,13 @@ export interface DrainResult {
 export async function drainUntilIdle(boss: PgBoss, base: Omit<JobDeps, 'queue'>): Promise<DrainResult> {
   await ensureQueues(boss);
   const deps: JobDeps = { ...base, queue: bossQueue(boss) };
-  await tick(deps, { refreshTimeRelative: true });
+  await tick(deps, { refreshTimeRelative: true, refreshEventWindows: true });
+  // Work can wait in tables with no job asking for it (events stored while no worker ran,
+  // profiles queued by apply, outbound retries come due): ask once for each; the queues keep
+  // at most one waiting job, so this is cheap when there is nothing to do.
+  await requestEventProcessing(deps.queue);
+  await requestHydration(deps.queue);
+  await requestOutboundDelivery(deps.queue);
   const result: DrainResult = { jobs: 0, failedJobs: 0 };
   let busy = true;
   while (busy) {

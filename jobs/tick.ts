@@ -14,8 +14,8 @@ const EXPORT_RETRY_MAX_MS = 60 * 60 * 1000;
 /** Event partitions and message ids are looked after about once an hour per process. */
 const EVENT_MAINTENANCE_EVERY_MS = 60 * 60 * 1000;
 let lastEventMaintenanceMs = 0;
-/** Event properties with a `days` window age without new events; about once a day is enough. */
-const EVENT_WINDOW_REFRESH_EVERY_MS = 24 * 60 * 60 * 1000;
+/** Event properties with a `days` window age without new events; they are refreshed hourly. */
+const EVENT_WINDOW_REFRESH_EVERY_MS = 60 * 60 * 1000;
 let lastEventWindowRefreshMs = 0;
 
 export function nextRunAt(schedule: { intervalMs: number | null; cron: string | null }, from: Date): Date | null {
@@ -91,7 +91,10 @@ export interface TickResult {
  * (when asked) re-evaluates groups whose rules use relative dates. Safe to run from several
  * workers at once.
  */
-export async function tick(deps: JobDeps, options: { now?: Date; refreshTimeRelative?: boolean } = {}): Promise<TickResult> {
+export async function tick(
+  deps: JobDeps,
+  options: { now?: Date; refreshTimeRelative?: boolean; refreshEventWindows?: boolean } = {},
+): Promise<TickResult> {
   const now = options.now ?? new Date();
   const abandoned = await abandonStaleRuns(deps.pool, STALE_RUN_MS);
   const importsQueued = await queueDueImports(deps, now);
@@ -100,7 +103,8 @@ export async function tick(deps: JobDeps, options: { now?: Date; refreshTimeRela
     lastEventMaintenanceMs = now.getTime();
     await maintainEventPartitions(deps.pool, { now, retentionDays: deps.config.eventRetentionDays, dedupDays: deps.config.eventDedupDays, log: deps.log });
   }
-  if (now.getTime() - lastEventWindowRefreshMs >= EVENT_WINDOW_REFRESH_EVERY_MS) {
+  // The refresh keeps its own watermark, so running it more or less often never misses a profile.
+  if (options.refreshEventWindows || now.getTime() - lastEventWindowRefreshMs >= EVENT_WINDOW_REFRESH_EVERY_MS) {
     lastEventWindowRefreshMs = now.getTime();
     if ((await queueWindowedEventProfiles(deps.pool)) > 0) await requestHydration(deps.queue);
   }

@@ -91,22 +91,49 @@ export async function computeEventProperty(db: Queryable, property: EventPropert
 }
 
 /**
- * Queues for hydration the profiles whose windowed event properties may have aged since the
- * last pass: those with matching events inside the window plus one day.
+ * Windowed event properties ("in the last 30 days") change as time passes, with no new event.
+ * Between the clock of the last refresh (c0, kept in roster_core.settings) and now (c1), an
+ * event left a window of D days when c0 - D < occurred_at <= c1 - D, and entered it when
+ * c0 < occurred_at <= c1 (it was dated ahead of the clock). Only profiles with such events are
+ * queued for hydration, however long it has been since the last refresh. With no earlier
+ * refresh, or a clock that went backwards, every profile with events of those kinds is queued.
  */
 export async function queueWindowedEventProfiles(db: Queryable): Promise<number> {
   const { rowCount } = await db.query(
-    `INSERT INTO roster_core.hydration_queue (profile_id)
+    `WITH bounds AS (
+       SELECT
+         roster_core.clock() AS c1,
+         (SELECT (value ->> 'clock')::timestamptz FROM roster_core.settings WHERE key = 'event_window_refresh') AS c0
+     ),
+     windowed AS (
+       SELECT
+         COALESCE(p.fetch_options ->> 'type', 'track') AS type,
+         p.fetch_options ->> 'name' AS name,
+         make_interval(days => (p.fetch_options ->> 'days')::int) AS span
+       FROM roster_core.properties AS p
+       WHERE p.fetch_options ->> 'kind' = 'event'
+         AND p.fetch_options ? 'days'
+     )
+     INSERT INTO roster_core.hydration_queue (profile_id)
      SELECT DISTINCT e.profile_id
-     FROM roster_core.properties AS p
+     FROM windowed AS w
+     CROSS JOIN bounds AS b
      JOIN roster_core.events AS e
-       ON e.type = COALESCE(p.fetch_options ->> 'type', 'track')
-      AND (p.fetch_options ->> 'name' IS NULL OR e.event = p.fetch_options ->> 'name')
-     WHERE p.fetch_options ->> 'kind' = 'event'
-       AND p.fetch_options ? 'days'
-       AND e.profile_id IS NOT NULL
-       AND e.occurred_at > roster_core.clock() - make_interval(days => (p.fetch_options ->> 'days')::int + 1)
+       ON e.type = w.type
+      AND (w.name IS NULL OR e.event = w.name)
+     WHERE e.profile_id IS NOT NULL
+       AND (
+         b.c0 IS NULL
+         OR b.c1 < b.c0
+         OR (e.occurred_at > b.c0 - w.span AND e.occurred_at <= b.c1 - w.span)
+         OR (e.occurred_at > b.c0 AND e.occurred_at <= b.c1)
+       )
      ON CONFLICT (profile_id) DO NOTHING`,
+  );
+  await db.query(
+    `INSERT INTO roster_core.settings (key, value, updated_at)
+     VALUES ('event_window_refresh', jsonb_build_object('clock', roster_core.clock()), now())
+     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`,
   );
 
   return rowCount ?? 0;
