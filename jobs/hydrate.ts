@@ -25,9 +25,12 @@ function toFetch(row: PropertyFetchRow): PropertyFetch {
   return { ...options, key: row.key, kind, isList: row.isList } as PropertyFetch;
 }
 
-/** Takes the oldest queued profiles; the rows stay locked (and come back on a crash) until commit. */
-async function takeBatch(client: PoolClient, size: number): Promise<number[]> {
-  const { rows } = await client.query<{ profileId: number }>(
+/**
+ * Takes the oldest queued profiles with the property keys that changed since they were
+ * queued (null when unknown); the rows stay locked (and come back on a crash) until commit.
+ */
+async function takeBatch(client: PoolClient, size: number): Promise<Map<number, Set<string> | null>> {
+  const { rows } = await client.query<{ profileId: number; changedKeys: string[] | null }>(
     `DELETE FROM roster_core.hydration_queue
      WHERE profile_id IN (
        SELECT profile_id
@@ -36,11 +39,11 @@ async function takeBatch(client: PoolClient, size: number): Promise<number[]> {
        LIMIT $1
        FOR UPDATE SKIP LOCKED
      )
-     RETURNING profile_id AS "profileId"`,
+     RETURNING profile_id AS "profileId", changed_keys AS "changedKeys"`,
     [size],
   );
 
-  return rows.map((row) => row.profileId);
+  return new Map(rows.map((row) => [row.profileId, row.changedKeys === null ? null : new Set(row.changedKeys)]));
 }
 
 async function loadProfileValues(client: PoolClient, profileIds: number[]): Promise<Array<{ id: string; values: Record<string, unknown> }>> {
@@ -54,7 +57,8 @@ async function loadProfileValues(client: PoolClient, profileIds: number[]): Prom
   return rows.map((row) => ({ id: String(row.id), values: row.values }));
 }
 
-async function hydrateBatch(deps: JobDeps, client: PoolClient, profileIds: number[], sources: SourceRow[], fetches: PropertyFetchRow[], failedSources: Map<number, string>): Promise<number> {
+async function hydrateBatch(deps: JobDeps, client: PoolClient, queued: Map<number, Set<string> | null>, sources: SourceRow[], fetches: PropertyFetchRow[], failedSources: Map<number, string>): Promise<number> {
+  const profileIds = [...queued.keys()];
   const properties = await loadPropertyDefs(client);
   const profiles = await loadProfileValues(client, profileIds);
   const rows: ProfileValuesRow[] = [];
@@ -89,9 +93,15 @@ async function hydrateBatch(deps: JobDeps, client: PoolClient, profileIds: numbe
     }
   }
   const written = await writeProfileValues(client, { properties, sourceId: null, runId: null }, rows);
-  // Every hydrated profile is re-evaluated: its values may have changed in the import that
-  // queued it, before hydration saw it.
-  await updateMembershipsForProfiles(client, profileIds, 'data_change');
+  // A profile is re-evaluated against the groups reading a key that changed here or before it
+  // was queued (in the import or event that queued it); unknown keys mean every group. It may
+  // also have new events, so groups over events are always re-evaluated.
+  const changedKeys = new Map<number, Set<string> | null>();
+  for (const [profileId, keys] of queued) {
+    const fresh = written.changedKeys.get(profileId) ?? [];
+    changedKeys.set(profileId, keys === null ? null : new Set([...keys, ...fresh]));
+  }
+  await updateMembershipsForProfiles(client, profileIds, 'data_change', { changedKeys, eventsChanged: true });
 
   return written.changedProfileIds.length;
 }
@@ -110,11 +120,11 @@ export async function runHydration(deps: JobDeps): Promise<HydrationResult> {
   let outboundReady = 0;
   for (;;) {
     const batch = await withTransaction(deps.pool, async (client) => {
-      const profileIds = await takeBatch(client, deps.config.hydrationBatchSize);
-      const changed = profileIds.length > 0 ? await hydrateBatch(deps, client, profileIds, sources, fetches, failedSources) : 0;
-      const ready = await markOutboundEventsReady(client, profileIds);
+      const queued = await takeBatch(client, deps.config.hydrationBatchSize);
+      const changed = queued.size > 0 ? await hydrateBatch(deps, client, queued, sources, fetches, failedSources) : 0;
+      const ready = await markOutboundEventsReady(client, [...queued.keys()]);
 
-      return { size: profileIds.length, changed, ready };
+      return { size: queued.size, changed, ready };
     });
     outboundReady += batch.ready;
     if (batch.size === 0) break;

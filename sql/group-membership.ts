@@ -10,11 +10,24 @@
  * revisions commit together.
  */
 import type { Queryable } from '../lib/db.js';
-import { ConfigError, NotFoundError } from '../lib/errors.js';
+import { ConfigError, InternalError, NotFoundError } from '../lib/errors.js';
 
 export { dropGroupView, syncGroupView } from './group-views.js';
 
-export type MembershipReason = 'data_change' | 'rule_change' | 'manual' | 'time_passing';
+/** Why a profile entered or left a group; the history's reason check allows these only. */
+export const MEMBERSHIP_REASONS = ['data_change', 'rule_change', 'manual', 'time_passing', 'merge'] as const;
+
+export type MembershipReason = (typeof MEMBERSHIP_REASONS)[number];
+
+function checkReason(reason: string): MembershipReason {
+  if (!(MEMBERSHIP_REASONS as readonly string[]).includes(reason)) {
+    throw new InternalError('CDP_GROUP_INVALID_REASON', `Membership reason "${reason.slice(0, 40)}" is not one of ${MEMBERSHIP_REASONS.join(', ')}`, {
+      details: { reason },
+    });
+  }
+
+  return reason as MembershipReason;
+}
 
 export interface MembershipChange {
   entered: number;
@@ -82,30 +95,137 @@ async function loadGroup(client: Queryable, groupId: number): Promise<GroupRow> 
   return rows[0];
 }
 
-/**
- * Re-evaluates every calculated group for just `profileIds` and applies entries and exits.
- * Profiles missing from roster_core.profiles are ignored.
- */
-export async function updateMembershipsForProfiles(
-  client: Queryable,
-  profileIds: number[],
-  reason: string,
-): Promise<MembershipChange> {
-  // Sorted ids let the primary-key scans walk the index in order.
-  const ids = [...new Set(profileIds)].sort((a, b) => a - b);
-  if (ids.length === 0) {
-    return { entered: 0, exited: 0, changedProfileIds: [] };
-  }
-  const { rows: groups } = await client.query<GroupRow>(
-    `SELECT ${GROUP_COLUMNS}
+interface CalculatedGroup extends GroupRow {
+  /** NULL when unknown: the group is then evaluated on every change. */
+  propertyKeys: string[] | null;
+  rule: unknown;
+  isTimeRelative: boolean;
+}
+
+/** What a rule reads besides properties: other groups' memberships and events. */
+export interface RuleDependencies {
+  groupKeys: string[];
+  usesEvents: boolean;
+}
+
+/** Finds `in_group` and `performed` nodes anywhere in a rule. */
+export function ruleDependencies(rule: unknown): RuleDependencies {
+  const groupKeys = new Set<string>();
+  let usesEvents = false;
+  const visit = (node: unknown, depth: number): void => {
+    if (depth > 100 || node === null || typeof node !== 'object') {
+      return;
+    }
+    if (Array.isArray(node)) {
+      node.forEach((item) => visit(item, depth + 1));
+
+      return;
+    }
+    for (const [key, value] of Object.entries(node)) {
+      if (key === 'performed') {
+        usesEvents = true;
+      }
+      if (key === 'in_group') {
+        const name = Array.isArray(value) ? value[0] : value;
+        if (typeof name === 'string') {
+          groupKeys.add(name);
+        }
+      }
+      visit(value, depth + 1);
+    }
+  };
+  visit(rule, 0);
+
+  return { groupKeys: [...groupKeys], usesEvents };
+}
+
+async function loadCalculatedGroups(client: Queryable): Promise<CalculatedGroup[]> {
+  const { rows } = await client.query<CalculatedGroup>(
+    `SELECT ${GROUP_COLUMNS}, property_keys AS "propertyKeys", rule, is_time_relative AS "isTimeRelative"
      FROM roster_core.groups
      WHERE type = 'calculated'
        AND compiled_sql IS NOT NULL
      ORDER BY id`,
   );
 
+  return rows;
+}
+
+/**
+ * Groups in evaluation order: a group after every group its rule reads through `in_group`, so
+ * it sees their fresh memberships. Groups caught in a cycle keep id order at the end.
+ */
+function inDependencyOrder(groups: CalculatedGroup[]): Array<CalculatedGroup & RuleDependencies> {
+  const pending = groups.map((group) => ({ ...group, ...ruleDependencies(group.rule) }));
+  const keys = new Set(groups.map((group) => group.key));
+  const ordered: typeof pending = [];
+  const done = new Set<string>();
+  while (pending.length > 0) {
+    const ready = pending.findIndex((group) => group.groupKeys.every((key) => done.has(key) || !keys.has(key) || key === group.key));
+    const [next] = pending.splice(ready === -1 ? 0 : ready, 1);
+    ordered.push(next);
+    done.add(next.key);
+  }
+
+  return ordered;
+}
+
+export interface UpdateMembershipsOptions {
+  /**
+   * Property keys that changed, per profile; `null` for a profile means "unknown". A profile
+   * missing from the map changed no property. Without the map, every group is evaluated for
+   * every profile.
+   */
+  changedKeys?: Map<number, ReadonlySet<string> | null>;
+  /** The profiles may have new events, so groups using `performed` are evaluated too. */
+  eventsChanged?: boolean;
+  /** Groups whose membership just changed for these profiles (groups reading them follow). */
+  movedGroupKeys?: string[];
+}
+
+/**
+ * Re-evaluates calculated groups for just `profileIds` and applies entries and exits. With
+ * `changedKeys`, a profile is evaluated only against groups whose rule reads a changed key,
+ * groups reading the membership of a group it just entered or left, and (with
+ * `eventsChanged`) groups using events. Profiles missing from roster_core.profiles are ignored.
+ */
+export async function updateMembershipsForProfiles(
+  client: Queryable,
+  profileIds: number[],
+  reason: MembershipReason,
+  options: UpdateMembershipsOptions = {},
+): Promise<MembershipChange> {
+  checkReason(reason);
+  // Sorted ids let the primary-key scans walk the index in order.
+  const ids = [...new Set(profileIds)].sort((a, b) => a - b);
+  if (ids.length === 0) {
+    return { entered: 0, exited: 0, changedProfileIds: [] };
+  }
+  const groups = inDependencyOrder(await loadCalculatedGroups(client));
+  const { changedKeys } = options;
+  const moved = new Map<string, Set<number>>((options.movedGroupKeys ?? []).map((key) => [key, new Set(ids)]));
+
   const changes: Array<{ profile_id: number; action: string }> = [];
   for (const group of groups) {
+    let targets = ids;
+    if (changedKeys !== undefined && !(group.usesEvents && options.eventsChanged === true)) {
+      const readKeys = group.propertyKeys;
+      const movedIn = group.groupKeys.map((key) => moved.get(key)).filter((set) => set !== undefined);
+      targets = ids.filter((id) => {
+        const keys = changedKeys.get(id);
+        if (movedIn.some((set) => set.has(id))) {
+          return true;
+        }
+        if (keys === undefined || keys === null) {
+          return keys === null;
+        }
+
+        return keys.size > 0 && (readKeys === null || readKeys.some((key) => keys.has(key)));
+      });
+    }
+    if (targets.length === 0) {
+      continue;
+    }
     // compiled_sql is renderInline output: literals are quoted, identifiers come from properties.
     const { rows } = await client.query<{ profile_id: number; action: string }>(
       `WITH matching AS (
@@ -131,8 +251,11 @@ exited AS (
     AND NOT EXISTS (SELECT 1 FROM matching AS t WHERE t.id = m.profile_id)
   RETURNING m.profile_id
 )${historyTail('$2::bigint', '$3::text')}`,
-      [ids, group.id, reason],
+      [targets, group.id, reason],
     );
+    if (rows.length > 0) {
+      moved.set(group.key, new Set(rows.map((row) => Number(row.profile_id))));
+    }
     changes.push(...rows);
   }
 
@@ -144,13 +267,32 @@ exited AS (
 
 /**
  * Recomputes one calculated group over every profile: entries are the rule's matches that are
- * not members, exits the members that no longer match.
+ * not members, exits the members that no longer match. When its membership moved, the groups
+ * whose rules read it through `in_group` are recomputed after it, with the same reason.
  */
 export async function recomputeGroup(
   client: Queryable,
   groupId: number,
-  reason: string,
+  reason: MembershipReason,
 ): Promise<{ entered: number; exited: number }> {
+  checkReason(reason);
+  const counts = await recomputeOneGroup(client, groupId, reason);
+  if (counts.entered + counts.exited === 0) {
+    return counts;
+  }
+  const groups = inDependencyOrder(await loadCalculatedGroups(client));
+  const reached = new Set(groups.filter((group) => group.id === groupId).map((group) => group.key));
+  for (const group of groups) {
+    if (!reached.has(group.key) && group.groupKeys.some((key) => reached.has(key))) {
+      reached.add(group.key);
+      await recomputeOneGroup(client, group.id, reason);
+    }
+  }
+
+  return counts;
+}
+
+async function recomputeOneGroup(client: Queryable, groupId: number, reason: MembershipReason): Promise<{ entered: number; exited: number }> {
   const group = await loadGroup(client, groupId);
   if (group.type !== 'calculated') {
     throw new ConfigError('CDP_GROUP_NOT_CALCULATED', `Group "${group.key}" is manual and has no rule to recompute`, {
@@ -214,26 +356,38 @@ SELECT
   return { entered: rows[0].entered, exited: rows[0].exited };
 }
 
-/** Recomputes every time-relative calculated group (reason `time_passing`). */
+/**
+ * Recomputes every calculated group whose members change with time alone (reason
+ * `time_passing`): rules with relative dates, rules over events (`performed`, whose windows
+ * age), and groups that read such a group's membership, after it.
+ */
 export async function recomputeTimeRelativeGroups(
   client: Queryable,
 ): Promise<Array<{ groupId: number; groupKey: string; entered: number; exited: number }>> {
-  const { rows: groups } = await client.query<GroupRow>(
-    `SELECT ${GROUP_COLUMNS}
-     FROM roster_core.groups
-     WHERE type = 'calculated'
-       AND is_time_relative
-       AND compiled_sql IS NOT NULL
-     ORDER BY id`,
-  );
+  const groups = inDependencyOrder(await loadCalculatedGroups(client));
+  const aging = new Set<string>();
+  for (const group of groups) {
+    if (group.isTimeRelative || group.usesEvents || group.groupKeys.some((key) => aging.has(key))) {
+      aging.add(group.key);
+    }
+  }
 
   const results = [];
-  for (const group of groups) {
-    const counts = await recomputeGroup(client, group.id, 'time_passing');
+  for (const group of groups.filter((candidate) => aging.has(candidate.key))) {
+    const counts = await recomputeOneGroup(client, group.id, 'time_passing');
     results.push({ groupId: group.id, groupKey: group.key, ...counts });
   }
 
   return results;
+}
+
+/** Re-evaluates the groups that read a manual group, for the profiles that just moved in it. */
+async function updateDependents(client: Queryable, groupId: number, profileIds: number[], reason: MembershipReason): Promise<void> {
+  if (profileIds.length === 0) {
+    return;
+  }
+  const group = await loadGroup(client, groupId);
+  await updateMembershipsForProfiles(client, profileIds, reason, { changedKeys: new Map(), movedGroupKeys: [group.key] });
 }
 
 async function loadManualGroup(client: Queryable, groupId: number): Promise<GroupRow> {
@@ -252,8 +406,9 @@ export async function addManualMembers(
   client: Queryable,
   groupId: number,
   profileIds: number[],
-  reason: string = 'manual',
+  reason: MembershipReason = 'manual',
 ): Promise<MembershipChange> {
+  checkReason(reason);
   await loadManualGroup(client, groupId);
   const ids = [...new Set(profileIds)];
   const { rows: found } = await client.query<{ count: number }>(
@@ -280,6 +435,7 @@ exited AS (
   );
   const result = summarize(rows);
   await bumpRevisions(client, result.changedProfileIds);
+  await updateDependents(client, groupId, result.changedProfileIds, reason);
 
   return result;
 }
@@ -289,8 +445,9 @@ export async function removeManualMembers(
   client: Queryable,
   groupId: number,
   profileIds: number[],
-  reason: string = 'manual',
+  reason: MembershipReason = 'manual',
 ): Promise<MembershipChange> {
+  checkReason(reason);
   await loadManualGroup(client, groupId);
   const { rows } = await client.query<{ profile_id: number; action: string }>(
     `WITH exited AS (
@@ -306,6 +463,7 @@ entered AS (
   );
   const result = summarize(rows);
   await bumpRevisions(client, result.changedProfileIds);
+  await updateDependents(client, groupId, result.changedProfileIds, reason);
 
   return result;
 }

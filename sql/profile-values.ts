@@ -27,6 +27,8 @@ export interface WriteValuesContext {
 export interface WriteValuesResult {
   /** Profiles whose stored values changed. */
   changedProfileIds: number[];
+  /** For each profile in `changedProfileIds`, the property keys whose value changed. */
+  changedKeys: Map<number, Set<string>>;
   invalidValues: number;
   conflicts: number;
 }
@@ -156,8 +158,16 @@ function timesEntry(key: string): string {
   return `${name}, CASE WHEN p.${column} IS DISTINCT FROM v.${column} THEN jsonb_build_object('createdAt', COALESCE(p.value_times -> ${name} -> 'createdAt', to_jsonb(now())), 'updatedAt', to_jsonb(now())) END`;
 }
 
-/** One UPDATE for all rows that carry the same set of keys. */
-async function updateColumns(db: Queryable, keys: string[], rows: Array<Record<string, unknown>>, properties: Map<string, PropertyDef>): Promise<number[]> {
+/**
+ * One UPDATE for all rows that carry the same set of keys; returns each changed profile with
+ * the keys whose value changed.
+ */
+async function updateColumns(
+  db: Queryable,
+  keys: string[],
+  rows: Array<Record<string, unknown>>,
+  properties: Map<string, PropertyDef>,
+): Promise<Array<{ id: number; changedColumns: string[] }>> {
   const defs = keys.map((key) => properties.get(key) as PropertyDef);
   const columns = defs.map((def) => quoteIdent(def.columnName));
   const recordType = defs.map((def, i) => `${columns[i]} ${pgColumnType(def.type, def.isList)}`).join(', ');
@@ -166,6 +176,14 @@ async function updateColumns(db: Queryable, keys: string[], rows: Array<Record<s
   for (let i = 0; i < defs.length; i += 40) {
     timeChunks.push(`jsonb_strip_nulls(jsonb_build_object(${defs.slice(i, i + 40).map((def) => timesEntry(def.columnName)).join(', ')}))`);
   }
+  // The changed columns are read back from value_times: the SET stamps a column's updatedAt
+  // with now() exactly when its old and new values differ, judged on the row version the
+  // UPDATE really changed (also after waiting for a concurrent writer), so no second look at
+  // the old row is needed. A column already stamped earlier in the same transaction is
+  // reported again, which only costs a needless re-evaluation.
+  const changedColumns = `array_remove(ARRAY[${defs
+    .map((def) => `CASE WHEN p.value_times -> ${quoteLiteral(def.columnName)} -> 'updatedAt' = to_jsonb(now()) THEN ${quoteLiteral(def.columnName)} END`)
+    .join(', ')}], NULL)`;
   const sql = `
     UPDATE roster_core.profiles AS p
     SET ${columns.map((column) => `${column} = v.${column}`).join(', ')},
@@ -175,10 +193,10 @@ async function updateColumns(db: Queryable, keys: string[], rows: Array<Record<s
     FROM jsonb_to_recordset($1::jsonb) AS v (profile_id bigint, ${recordType})
     WHERE p.id = v.profile_id
       AND (${columns.map((c) => `p.${c}`).join(', ')}, NULL) IS DISTINCT FROM (${columns.map((c) => `v.${c}`).join(', ')}, NULL)
-    RETURNING p.id`;
-  const { rows: changed } = await db.query<{ id: number }>(sql, [JSON.stringify(rows)]);
+    RETURNING p.id, ${changedColumns} AS "changedColumns"`;
+  const { rows: changed } = await db.query<{ id: number; changedColumns: string[] }>(sql, [JSON.stringify(rows)]);
 
-  return changed.map((row) => row.id);
+  return changed;
 }
 
 async function recordInvalidValues(db: Queryable, sourceId: number | null, invalid: InvalidValue[]): Promise<void> {
@@ -243,26 +261,50 @@ export async function writeProfileValues(db: Queryable, context: WriteValuesCont
     group.push(record);
     byKeySet.set(signature, group);
   }
-  const changed = new Set<number>();
+  const keyByColumn = new Map([...properties.values()].map((def) => [def.columnName, def.key]));
+  const changedKeys = new Map<number, Set<string>>();
   for (const [signature, group] of byKeySet) {
-    for (const id of await updateColumns(db, signature.split(','), group, properties)) changed.add(id);
+    for (const { id, changedColumns } of await updateColumns(db, signature.split(','), group, properties)) {
+      const keys = changedKeys.get(id) ?? new Set<string>();
+      for (const column of changedColumns) keys.add(keyByColumn.get(column) ?? column);
+      changedKeys.set(id, keys);
+    }
   }
   await clearInvalidValues(db, cleared);
   await recordInvalidValues(db, context.sourceId, invalid);
   await insertIdentityConflicts(db, context, conflicts);
 
-  return { changedProfileIds: [...changed], invalidValues: invalid.length, conflicts: conflicts.length };
+  return { changedProfileIds: [...changedKeys.keys()], changedKeys, invalidValues: invalid.length, conflicts: conflicts.length };
 }
 
-/** Marks profiles for a refresh of every property from every source. */
-export async function queueHydration(db: Queryable, profileIds: number[]): Promise<void> {
+/**
+ * Marks profiles for a refresh of every property from every source. `changedKeys` may say
+ * which property keys of a profile changed before it was queued (writeProfileValues reports
+ * them), so hydration re-evaluates only the groups that read them. A profile left out of it
+ * is re-evaluated against every group: leave out new and merged profiles, whose memberships
+ * may change through keys that never changed (a rule true for missing values).
+ */
+export async function queueHydration(db: Queryable, profileIds: number[], changedKeys?: Map<number, Set<string>>): Promise<void> {
   if (profileIds.length === 0) {
     return;
   }
+  const ids = [...new Set(profileIds)];
+  const keys = ids.map((id) => {
+    const set = changedKeys?.get(id);
+
+    return set === undefined ? null : JSON.stringify([...set]);
+  });
+  // A second queueing adds its keys to the first; "unknown" (NULL) on either side wins.
   await db.query(
-    `INSERT INTO roster_core.hydration_queue (profile_id)
-     SELECT DISTINCT unnest($1::bigint[])
-     ON CONFLICT (profile_id) DO NOTHING`,
-    [profileIds],
+    `INSERT INTO roster_core.hydration_queue AS q (profile_id, changed_keys)
+     SELECT n.profile_id, CASE WHEN n.keys IS NOT NULL THEN ARRAY(SELECT jsonb_array_elements_text(n.keys::jsonb)) END
+     FROM unnest($1::bigint[], $2::text[]) AS n (profile_id, keys)
+     ORDER BY n.profile_id
+     ON CONFLICT (profile_id) DO UPDATE
+       SET changed_keys = CASE
+         WHEN q.changed_keys IS NULL OR EXCLUDED.changed_keys IS NULL THEN NULL
+         ELSE ARRAY(SELECT DISTINCT unnest(q.changed_keys || EXCLUDED.changed_keys))
+       END`,
+    [ids, keys],
   );
 }

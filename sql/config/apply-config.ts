@@ -136,6 +136,11 @@ function groupRow(group: GroupConfig, defs: Map<string, PropertyDef>): Row {
   return { type: 'calculated', rule: group.rule, compiledSql: renderInline(compiled), isTimeRelative: compiled.isTimeRelative };
 }
 
+// Kept out of groupRow, which is also compared with the stored group to find changes.
+function groupPropertyKeys(group: GroupConfig, defs: Map<string, PropertyDef>): string[] | null {
+  return group.type === 'manual' ? null : [...compileRule(group.key, group.rule, defs).propertyKeys].sort();
+}
+
 function destinationGroupKeys(destination: DestinationConfig): string[] {
   return [...destination.groups].sort();
 }
@@ -420,18 +425,18 @@ async function writeGroups(client: PoolClient, changes: Diff<GroupConfig>): Prom
   for (const group of changes.created) {
     const row = groupRow(group, defs);
     await client.query(
-      `INSERT INTO roster_core.groups (key, type, rule, compiled_sql, is_time_relative)
-       VALUES ($1, $2, $3, $4, $5)`,
-      [group.key, row.type, row.rule === null ? null : json(row.rule), row.compiledSql, row.isTimeRelative],
+      `INSERT INTO roster_core.groups (key, type, rule, compiled_sql, is_time_relative, property_keys)
+       VALUES ($1, $2, $3, $4, $5, $6)`,
+      [group.key, row.type, row.rule === null ? null : json(row.rule), row.compiledSql, row.isTimeRelative, groupPropertyKeys(group, defs)],
     );
   }
   for (const group of changes.updated) {
     const row = groupRow(group, defs);
     await client.query(
       `UPDATE roster_core.groups
-       SET type = $2, rule = $3, compiled_sql = $4, is_time_relative = $5, updated_at = now()
+       SET type = $2, rule = $3, compiled_sql = $4, is_time_relative = $5, property_keys = $6, updated_at = now()
        WHERE key = $1`,
-      [group.key, row.type, row.rule === null ? null : json(row.rule), row.compiledSql, row.isTimeRelative],
+      [group.key, row.type, row.rule === null ? null : json(row.rule), row.compiledSql, row.isTimeRelative, groupPropertyKeys(group, defs)],
     );
   }
 }
