@@ -1,0 +1,145 @@
+// Bar: import N customers with 6 properties (one an aggregate over purchases) from MariaDB,
+// wall time and peak memory of the importing process.
+// Reference: a raw copy of the same rows (customers joined with their purchase sums) from
+// MariaDB into a plain Postgres table, streamed and written with multi-row inserts.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import mysql from 'mysql2';
+import type { Pool } from '../lib/db.js';
+import { applyConfigText } from './lib/apply-config-text.js';
+import { scaled, type Benchmark } from './lib/context.js';
+import { withBenchDatabase } from './lib/database.js';
+import { createShopDatabase, MARIADB } from './lib/mariadb.js';
+import { judge } from './lib/result.js';
+
+const IMPORT_SCRIPT = fileURLToPath(new URL('./import-process.ts', import.meta.url));
+const PASSWORD_ENV = 'BENCH_MARIADB_PASSWORD';
+
+function shopConfig(database: string): string {
+  return `
+apps:
+  - key: shop
+    type: mysql
+    options: { host: ${MARIADB.host}, port: ${MARIADB.port}, user: ${MARIADB.user}, database: ${database}, password: { env: ${PASSWORD_ENV} } }
+sources:
+  - key: customers
+    app: shop
+    table: customers
+    identity: { column: customer_id, property: customer_id }
+properties:
+  - { key: customer_id, type: integer, unique: true, source: customers, column: customer_id }
+  - { key: email, type: email, unique: true, source: customers, column: email }
+  - { key: first_name, type: string, source: customers, column: first_name }
+  - { key: last_name, type: string, source: customers, column: last_name }
+  - { key: country, type: string, source: customers, column: country }
+  - { key: ltv, type: float, source: customers, aggregate: { table: purchases, matchColumn: customer_id, function: sum, column: amount } }
+`;
+}
+
+interface ImportOutcome {
+  durationMs: number;
+  peakRssMb: number;
+  maxRssMb: number;
+  profiles: number;
+  failed: boolean;
+  runs: unknown[];
+}
+
+async function runImportProcess(databaseUrl: string, timeoutMs: number): Promise<ImportOutcome> {
+  const child = spawn(process.execPath, ['--import', 'tsx', IMPORT_SCRIPT, '--database-url', databaseUrl, '--source', 'customers'], {
+    env: { ...process.env, [PASSWORD_ENV]: MARIADB.password },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let text = '';
+  child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  clearTimeout(timer);
+  const line = text.split('\n').find((candidate) => candidate.startsWith('{'));
+  if (!line) throw new Error(`Import process exited with code ${code} and no result (timeout ${timeoutMs} ms)`);
+
+  return JSON.parse(line) as ImportOutcome;
+}
+
+/** Streams customers with their purchase sums out of MariaDB into a plain Postgres table. */
+async function rawCopy(pool: Pool, database: string): Promise<{ ms: number; rows: number }> {
+  await pool.query(
+    `CREATE TABLE bench_raw_customers (
+       customer_id bigint PRIMARY KEY,
+       email text,
+       first_name text,
+       last_name text,
+       country text,
+       ltv double precision
+     )`,
+  );
+  const startedAt = performance.now();
+  const connection = mysql.createConnection({ ...MARIADB, database });
+  let rows = 0;
+  try {
+    const stream = connection
+      .query(
+        `SELECT c.customer_id, c.email, c.first_name, c.last_name, c.country, s.ltv
+         FROM customers AS c
+         LEFT JOIN (SELECT customer_id, SUM(amount) AS ltv FROM purchases GROUP BY customer_id) AS s
+           ON s.customer_id = c.customer_id`,
+      )
+      .stream({ highWaterMark: 5000 });
+    let batch: Array<Record<string, unknown>> = [];
+    const flush = async (): Promise<void> => {
+      if (batch.length === 0) return;
+      const columns = ['customer_id', 'email', 'first_name', 'last_name', 'country', 'ltv'].map((name) => batch.map((row) => row[name]));
+      batch = [];
+      await pool.query(
+        `INSERT INTO bench_raw_customers
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::float8[])`,
+        columns,
+      );
+    };
+    for await (const row of stream as AsyncIterable<Record<string, unknown>>) {
+      batch.push(row);
+      rows += 1;
+      if (batch.length >= 5000) await flush();
+    }
+    await flush();
+  } finally {
+    connection.end();
+  }
+
+  return { ms: performance.now() - startedAt, rows };
+}
+
+export const importMariadb: Benchmark = {
+  name: 'import-mariadb',
+  async run(ctx) {
+    const customers = scaled(1_000_000, ctx.scale, 1000);
+    ctx.note(`import-mariadb: generating ${customers} customers in MariaDB`);
+    const shop = await createShopDatabase(customers);
+    try {
+      return await withBenchDatabase(ctx.adminUrl, 'import', async (db) => {
+        ctx.note(`import-mariadb: ${shop.customers} customers and ${shop.purchases} purchases loaded`);
+        const copy = await rawCopy(db.pool, shop.database);
+        process.env[PASSWORD_ENV] = MARIADB.password;
+        await applyConfigText(db.pool, shopConfig(shop.database));
+        const outcome = await runImportProcess(db.url, Math.round((60 + 600 * ctx.scale) * 1000));
+        if (outcome.failed || outcome.profiles !== customers) {
+          ctx.note(`import-mariadb: import failed or incomplete: ${JSON.stringify(outcome.runs)}`);
+        }
+        const copyS = copy.ms / 1000;
+        const details = { customers, purchases: shop.purchases, profiles: outcome.profiles, failed: outcome.failed, runs: outcome.runs, rawCopyRows: copy.rows };
+
+        return [
+          judge('import-mariadb', `import mariadb ${customers.toLocaleString('en-US')} rows`, { figure: outcome.durationMs / 1000, unit: 's' }, { op: '<', value: 30 * ctx.scale }, {
+            reference: { label: 'raw copy', figure: copyS, unit: 's' },
+            details,
+          }),
+          judge('import-mariadb', 'import mariadb peak RSS', { figure: outcome.peakRssMb, unit: 'MB' }, { op: '<', value: 300 }, {
+            details: { maxRssMb: outcome.maxRssMb },
+          }),
+        ];
+      });
+    } finally {
+      await shop.drop();
+    }
+  },
+};

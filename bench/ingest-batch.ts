@@ -1,0 +1,60 @@
+// Bar: /v1/batch with 100 track events per request, events committed per second.
+// Reference: multi-row INSERT into a plain table from the bench process.
+import { scaled, type Benchmark } from './lib/context.js';
+import { withBenchDatabase } from './lib/database.js';
+import { basicAuth, runLoad } from './lib/http-load.js';
+import { countEvents, measurePlainInsertCeiling, messageIdPrefix, prepareIngestion, trackEventJson } from './lib/ingest-setup.js';
+import { judge } from './lib/result.js';
+
+const EVENTS_PER_REQUEST = 100;
+const CONNECTIONS = 16;
+
+export const ingestBatch: Benchmark = {
+  name: 'ingest-batch',
+  async run(ctx) {
+    const durationS = Math.min(20, scaled(20, ctx.scale, 3));
+
+    return withBenchDatabase(ctx.adminUrl, 'ingest_batch', async (db) => {
+      const ceiling = await measurePlainInsertCeiling(db.pool, { durationS: Math.min(durationS, 10), clients: 4, rowsPerStatement: 500 });
+      const { server, writeKey } = await prepareIngestion(ctx, db);
+      try {
+        const prefix = messageIdPrefix();
+        let sent = 0;
+        const makeBody = (): string => {
+          const events: string[] = [];
+          for (let i = 0; i < EVENTS_PER_REQUEST; i += 1) {
+            sent += 1;
+            events.push(trackEventJson(`${prefix}-${sent}`, sent));
+          }
+
+          return `{"batch":[${events.join(',')}]}`;
+        };
+        const load = await runLoad({
+          url: server.url,
+          path: '/v1/batch',
+          connections: CONNECTIONS,
+          durationS,
+          headers: { authorization: basicAuth(writeKey), 'content-type': 'application/json' },
+          makeBody,
+        });
+        const stored = await countEvents(db.pool);
+        ctx.note(`ingest-batch: ${load.ok} ok and ${load.failed} failed requests in ${load.durationS} s, ${stored} events stored, p50 ${load.latencyP50Ms} ms, p99 ${load.latencyP99Ms} ms`);
+
+        return [
+          judge(
+            'ingest-batch',
+            'ingest batch-100',
+            { figure: stored / load.durationS, unit: 'ev/s' },
+            { op: '>=', value: 50_000 },
+            {
+              reference: { label: 'multi-row insert', figure: ceiling, unit: 'rows/s' },
+              details: { connections: CONNECTIONS, durationS: load.durationS, requestsOk: load.ok, requestsFailed: load.failed, eventsStored: stored, latencyP50Ms: load.latencyP50Ms, latencyP99Ms: load.latencyP99Ms },
+            },
+          ),
+        ];
+      } finally {
+        await server.stop();
+      }
+    });
+  },
+};

@@ -1,0 +1,62 @@
+// Bar: single /v1/track calls, events committed per second (each acknowledged after commit).
+// References: a no-op POST route and GET /health of the same server, same connections.
+import { scaled, type Benchmark } from './lib/context.js';
+import { withBenchDatabase } from './lib/database.js';
+import { basicAuth, runLoad } from './lib/http-load.js';
+import { countEvents, messageIdPrefix, prepareIngestion, trackEventJson } from './lib/ingest-setup.js';
+import { judge } from './lib/result.js';
+
+const CONNECTIONS = 128;
+
+export const ingestSingle: Benchmark = {
+  name: 'ingest-single',
+  async run(ctx) {
+    const durationS = Math.min(20, scaled(20, ctx.scale, 3));
+    const referenceS = Math.min(10, durationS);
+
+    return withBenchDatabase(ctx.adminUrl, 'ingest_single', async (db) => {
+      const { server, writeKey } = await prepareIngestion(ctx, db);
+      try {
+        const headers = { authorization: basicAuth(writeKey), 'content-type': 'application/json' };
+        const prefix = messageIdPrefix();
+        let sent = 0;
+        const makeBody = (): string => {
+          sent += 1;
+
+          return trackEventJson(`${prefix}-${sent}`, sent);
+        };
+        const noop = await runLoad({ url: server.url, path: '/bench/noop', connections: CONNECTIONS, durationS: referenceS, headers, body: makeBody() });
+        const health = await runLoad({ url: server.url, path: '/health', method: 'GET', connections: CONNECTIONS, durationS: referenceS });
+        const load = await runLoad({ url: server.url, path: '/v1/track', connections: CONNECTIONS, durationS, headers, makeBody });
+        const stored = await countEvents(db.pool);
+        ctx.note(`ingest-single: ${load.ok} ok and ${load.failed} failed requests in ${load.durationS} s, ${stored} events stored, p50 ${load.latencyP50Ms} ms, p99 ${load.latencyP99Ms} ms; no-op ${Math.round(noop.reqPerS)} req/s, health ${Math.round(health.reqPerS)} req/s`);
+
+        return [
+          judge(
+            'ingest-single',
+            'ingest single track',
+            { figure: stored / load.durationS, unit: 'ev/s' },
+            { op: '>=', value: 10_000 },
+            {
+              reference: { label: 'no-op route', figure: noop.reqPerS, unit: 'req/s', also: `GET /health ${Math.round(health.reqPerS).toLocaleString('en-US')} req/s` },
+              details: {
+                connections: CONNECTIONS,
+                durationS: load.durationS,
+                requestsOk: load.ok,
+                requestsFailed: load.failed,
+                eventsStored: stored,
+                latencyP50Ms: load.latencyP50Ms,
+                latencyP99Ms: load.latencyP99Ms,
+                healthReqPerS: health.reqPerS,
+                healthLatencyP50Ms: health.latencyP50Ms,
+                noopLatencyP50Ms: noop.latencyP50Ms,
+              },
+            },
+          ),
+        ];
+      } finally {
+        await server.stop();
+      }
+    });
+  },
+};
