@@ -19,6 +19,7 @@ import { loadDestinations, type DestinationRow } from '../sql/object-queries.js'
 import { loadPropertyDefs } from '../sql/property-queries.js';
 import { addRunCounts, finishRun, loadRun, markRunRunning } from '../sql/run-queries.js';
 import { appConfig, connectorContext } from './connector-context.js';
+import { withRunLease } from './run-lease.js';
 import type { JobDeps } from './index.js';
 
 /** A stable hash of a payload: keys sorted, so equal payloads always hash equal. */
@@ -110,6 +111,10 @@ async function sendChunk(deps: JobDeps, destination: DestinationRow, runId: numb
  * its pending changes stay due for the next run.
  */
 export async function runExport(deps: JobDeps, runId: number): Promise<void> {
+  await withRunLease(deps, runId, () => runExportLeased(deps, runId));
+}
+
+async function runExportLeased(deps: JobDeps, runId: number): Promise<void> {
   const run = await loadRun(deps.pool, runId);
   if (!run || run.status === 'succeeded' || run.status === 'failed' || run.destinationId === null) {
     return;

@@ -10,6 +10,7 @@ import type { PropertyDef } from '../sql/property-types.js';
 import { resolveProfiles, type IncomingRecord } from '../sql/resolve-profiles.js';
 import { addRunCounts, finishRun, loadRun, markRunRunning } from '../sql/run-queries.js';
 import { appConfig, connectorContext } from './connector-context.js';
+import { withRunLease } from './run-lease.js';
 import { requestHydration, type JobDeps } from './index.js';
 
 interface ImportPlan {
@@ -96,6 +97,10 @@ async function storeBatch(deps: JobDeps, plan: ImportPlan, runId: number, rows: 
  * from the last committed batch.
  */
 export async function runImport(deps: JobDeps, runId: number): Promise<void> {
+  await withRunLease(deps, runId, () => runImportLeased(deps, runId));
+}
+
+async function runImportLeased(deps: JobDeps, runId: number): Promise<void> {
   const run = await loadRun(deps.pool, runId);
   if (!run || run.status === 'succeeded' || run.status === 'failed' || run.sourceId === null) {
     return;

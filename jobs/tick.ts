@@ -7,7 +7,7 @@ import { maintainEventPartitions } from './event-maintenance.js';
 import { requestExportRun, requestHydration, requestImportRun, type JobDeps } from './index.js';
 
 /** A run silent for this long is considered dead (its worker was killed). */
-const STALE_RUN_MS = 10 * 60 * 1000;
+export const STALE_RUN_MS = 10 * 60 * 1000;
 /** Export retries after failed runs back off from 30 s, doubling, up to an hour. */
 const EXPORT_RETRY_BASE_MS = 30_000;
 const EXPORT_RETRY_MAX_MS = 60 * 60 * 1000;

@@ -98,15 +98,51 @@ export async function finishRun(
   );
 }
 
-/** Fails runs whose worker stopped touching them, so the next run can resume from the cursor. */
+/** Advisory lock class of run leases; the object id is the run id. */
+export const RUN_LEASE_CLASS = 20250;
+
+/**
+ * Holds a run while a process works on it: a session advisory lock that Postgres releases the
+ * moment that process's connection dies. Returns false when another process holds the run.
+ */
+export async function acquireRunLease(client: Queryable, runId: number): Promise<boolean> {
+  const { rows } = await client.query<{ acquired: boolean }>('SELECT pg_try_advisory_lock($1, $2::int) AS acquired', [RUN_LEASE_CLASS, runId]);
+
+  return rows[0].acquired;
+}
+
+export async function releaseRunLease(client: Queryable, runId: number): Promise<void> {
+  await client.query('SELECT pg_advisory_unlock($1, $2::int)', [RUN_LEASE_CLASS, runId]);
+}
+
+/**
+ * Fails runs nobody works on any more, so the next run can resume from the cursor: a running
+ * run whose lease is gone (its process died) at once, and any unfinished run whose heartbeat
+ * stopped for `staleAfterMs`.
+ */
 export async function abandonStaleRuns(db: Queryable, staleAfterMs: number): Promise<number> {
   const { rowCount } = await db.query(
-    `UPDATE roster_core.runs
+    `UPDATE roster_core.runs AS r
      SET status = 'failed', error_code = 'CDP_RUN_ABANDONED',
          error_message = 'Run stopped reporting progress and was abandoned', finished_at = now()
-     WHERE status IN ('queued', 'running')
-       AND COALESCE(heartbeat_at, started_at, created_at) < now() - make_interval(secs => $1::double precision / 1000)`,
-    [staleAfterMs],
+     WHERE r.status IN ('queued', 'running')
+       AND (
+         COALESCE(r.heartbeat_at, r.started_at, r.created_at) < now() - make_interval(secs => $1::double precision / 1000)
+         OR (
+           r.status = 'running'
+           AND NOT EXISTS (
+             SELECT 1
+             FROM pg_locks AS l
+             WHERE l.locktype = 'advisory'
+               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+               AND l.classid = $2
+               AND l.objid = r.id
+               AND l.objsubid = 2
+               AND l.granted
+           )
+         )
+       )`,
+    [staleAfterMs, RUN_LEASE_CLASS],
   );
 
   return rowCount ?? 0;
