@@ -90,6 +90,9 @@ export async function runDemo(
     csvApp.options = { ...csvApp.options, baseDir: outputDir };
   }
   await applyConfig(db.pool, config);
+  // The store was just rebuilt, possibly with other people and older timestamps, so the
+  // sources read it whole instead of only past their saved cursors.
+  await db.pool.query('UPDATE roster_core.sources SET cursor = NULL WHERE key = ANY($1::text[])', [config.sources.map((source) => source.key)]);
 
   const profilesBefore = await profileCount(db.pool);
   let outcome: RunOutcome;

@@ -58,6 +58,10 @@ export function coerceValue(type: PropertyType, raw: unknown): CoerceResult {
   if (typeof raw === 'bigint') {
     raw = raw.toString();
   }
+  // An empty field (a CSV cell, an empty form value) means "no value" for every type but text.
+  if (typeof raw === 'string' && raw.trim() === '' && type !== 'string') {
+    return { ok: true, value: null };
+  }
   switch (type) {
     case 'string':
     case 'url':
