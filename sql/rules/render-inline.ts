@@ -24,9 +24,10 @@ function renderScalar(value: unknown, pgType: string): string {
     case 'integer':
       return Number.isSafeInteger(value) ? quoteLiteral(String(value)) : fail(`Expected a whole number for a ${pgType} value`);
     case 'double precision':
+    case 'numeric':
       return typeof value === 'number' && Number.isFinite(value)
         ? quoteLiteral(String(value))
-        : fail('Expected a finite number for a double precision value');
+        : fail(`Expected a finite number for a ${pgType} value`);
     case 'boolean':
       return typeof value === 'boolean' ? String(value) : fail('Expected true or false for a boolean value');
     default:

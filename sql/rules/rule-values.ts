@@ -40,7 +40,28 @@ export type RuleErrorCode =
   | 'CDP_RULE_UNKNOWN_PROPERTY'
   | 'CDP_RULE_UNKNOWN_OPERATOR'
   | 'CDP_RULE_MALFORMED'
-  | 'CDP_RULE_TYPE_MISMATCH';
+  | 'CDP_RULE_TYPE_MISMATCH'
+  | 'CDP_RULE_UNKNOWN_GROUP'
+  | 'CDP_RULE_GROUP_CYCLE';
+
+/** The unit of a relative date (`"days"` or `"day"`), or undefined for anything else. */
+export function unitOf(name: unknown): { name: string; arg: string; max: number } | undefined {
+  if (typeof name !== 'string') {
+    return undefined;
+  }
+  const singular = name.endsWith('s') ? name.slice(0, -1) : name;
+
+  return Object.hasOwn(UNITS, singular) ? { name: singular, ...UNITS[singular] } : undefined;
+}
+
+// A lone UTF-16 surrogate cannot be sent to Postgres (the driver would replace it with U+FFFD
+// and match something else), and Postgres text cannot hold NUL.
+const UNSENDABLE_TEXT = /[\u0000\p{Cs}]/u;
+
+/** Why a text value from a rule cannot be bound, or undefined when it can. */
+export function textProblem(value: string): string | undefined {
+  return UNSENDABLE_TEXT.test(value) ? 'has a text value with a NUL character or a lone surrogate' : undefined;
+}
 
 /** A short JSON form of a rule value for error messages. */
 export function show(value: unknown): string {
@@ -86,9 +107,8 @@ export function checkLiteral(def: PropertyDef, value: unknown): LiteralCheck {
   switch (KINDS[def.type]) {
     case 'text':
       if (typeof value !== 'string') return mismatch;
-      // Postgres text cannot hold NUL, so no stored value could ever match it.
-      if (value.includes('\u0000')) {
-        return { ok: false, code: 'CDP_RULE_MALFORMED', problem: 'has a text value with a NUL character' };
+      if (textProblem(value) !== undefined) {
+        return { ok: false, code: 'CDP_RULE_MALFORMED', problem: textProblem(value)! };
       }
 
       // Emails are stored lower-cased (see coerceValue), so compare in the same form.
