@@ -7,6 +7,7 @@ import { loadPropertyDefs } from '../property-queries.js';
 import { pgColumnType, type PropertyDef, type PropertyType } from '../property-types.js';
 import { compileRule } from '../rules/compile-rule.js';
 import { renderInline } from '../rules/render-inline.js';
+import { orderGroupsByDependency, ruleGroupDependencies } from '../rules/rule-dependencies.js';
 import { loadStoredConfig, type StoredConfig } from './config-queries.js';
 import type { AppConfig, DesiredConfig, DestinationConfig, EventsConfig, GroupConfig, PropertyConfig, SourceConfig, WriteKeyConfig } from './config-types.js';
 
@@ -594,12 +595,20 @@ async function executeChanges(client: PoolClient, config: DesiredConfig, changes
      ORDER BY key`,
     [config.groups.map((group) => group.key)],
   );
+  // Groups that read other groups (in_group) are recomputed after them, and again whenever a
+  // group they read was recomputed.
+  const dependencies = new Map(config.groups.map((group) => [group.key, ruleGroupDependencies(group.rule)]));
+  const position = new Map(orderGroupsByDependency(dependencies).map((key, i) => [key, i]));
+  groups.sort((a, b) => (position.get(a.key) ?? 0) - (position.get(b.key) ?? 0));
+  const recomputed = new Set<string>();
   for (const group of groups) {
     if (dropsColumns || changedGroups.has(group.key)) {
       await syncGroupView(client, group);
     }
-    if (group.type === 'calculated' && changedGroups.has(group.key)) {
+    const readsRecomputed = (dependencies.get(group.key) ?? []).some((dependency) => recomputed.has(dependency.group));
+    if (group.type === 'calculated' && (changedGroups.has(group.key) || readsRecomputed)) {
       await recomputeGroup(client, group.id, 'rule_change');
+      recomputed.add(group.key);
     }
   }
 }

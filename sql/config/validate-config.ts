@@ -7,6 +7,7 @@ import { readSecretEnv } from '../../lib/config.js';
 import { ConfigError, isAppError } from '../../lib/errors.js';
 import type { PropertyDef, PropertyType } from '../property-types.js';
 import { compileRule } from '../rules/compile-rule.js';
+import { orderGroupsByDependency, ruleGroupDependencies } from '../rules/rule-dependencies.js';
 import { hashWriteKey, writeKeyPrefix } from '../write-keys.js';
 import { CONFIG_DOCUMENT_SCHEMA, DEFAULT_ANONYMOUS_IDS_PER_PROFILE, RESERVED_PROPERTY_KEYS } from './config-schema.js';
 import {
@@ -335,6 +336,9 @@ function checkSource(entry: Entry, index: Record<ConfigKind, Map<string, Entry>>
   if (streamKeys.length !== 1) {
     out.add(entry, streamKeys[1] ?? 'table', 'CDP_CONFIG_SCHEMA', `Source ${entry.key} needs exactly one of table, query and path`);
   }
+  if (typeof raw.query === 'string') {
+    checkQueryIsSelect(entry, raw.query, out);
+  }
   const stream: SourceConfig['stream'] = {};
   for (const name of streamKeys) {
     stream[name] = name === 'path' ? path.resolve(path.dirname(entry.absolutePath), raw.path) : raw[name];
@@ -373,6 +377,21 @@ function checkSource(entry: Entry, index: Record<ConfigKind, Map<string, Entry>>
     incremental: raw.incremental ? { column: raw.incremental.column, tieBreaker: raw.incremental.tieBreaker } : null,
     schedule,
   };
+}
+
+/** Leading `--` and block comments and whitespace, then the first word of a statement. */
+const FIRST_WORD = /^(?:\s+|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)*([a-z]*)/i;
+
+/**
+ * A first line of defence only: sources run every statement in a read-only transaction,
+ * which is what actually stops a write hidden behind a SELECT (a writing function).
+ */
+function checkQueryIsSelect(entry: Entry, sql: string, out: ProblemList): void {
+  const word = FIRST_WORD.exec(sql)?.[1].toUpperCase();
+  if (word !== 'SELECT' && word !== 'WITH') {
+    const owner = entry.kind === 'source' ? `source "${entry.key}"` : `property "${entry.key}"`;
+    out.add(entry, 'query', 'CDP_CONFIG_QUERY_NOT_SELECT', `Query of ${owner} must start with SELECT or WITH, not "${word || '(nothing)'}"`);
+  }
 }
 
 function checkQueryPlaceholders(entry: Entry, sql: string, properties: Map<string, Entry>, out: ProblemList): void {
@@ -472,6 +491,7 @@ function checkProperty(entry: Entry, index: Record<ConfigKind, Map<string, Entry
       const { table, matchColumn, function: fn, column, sortColumn } = raw.aggregate;
       fetch = { kind, table, matchColumn, function: fn, ...(column ? { column } : {}), ...(sortColumn ? { sortColumn } : {}) };
     } else {
+      checkQueryIsSelect(entry, raw.query, out);
       checkQueryPlaceholders(entry, raw.query, index.property, out);
       fetch = { kind, sql: raw.query };
     }
@@ -501,7 +521,7 @@ export function propertyDefsOf(properties: Array<Pick<PropertyConfig, 'key' | 't
   );
 }
 
-function checkGroup(entry: Entry, defs: Map<string, PropertyDef>, out: ProblemList): GroupConfig | undefined {
+function checkGroup(entry: Entry, defs: Map<string, PropertyDef>, groupKeys: string[], out: ProblemList): GroupConfig | undefined {
   const { raw } = entry;
   const type = raw.type ?? (raw.rule === undefined ? 'manual' : 'calculated');
   if (type === 'manual') {
@@ -517,7 +537,7 @@ function checkGroup(entry: Entry, defs: Map<string, PropertyDef>, out: ProblemLi
     return undefined;
   }
   try {
-    compileRule(entry.key, raw.rule, defs);
+    compileRule(entry.key, raw.rule, defs, { groupKeys });
   } catch (err) {
     if (!isAppError(err)) {
       throw err;
@@ -528,6 +548,29 @@ function checkGroup(entry: Entry, defs: Map<string, PropertyDef>, out: ProblemLi
   }
 
   return { file: entry.file, key: entry.key, type, rule: raw.rule };
+}
+
+// Groups that read each other through in_group could never settle; each cycle is reported
+// once, on the group where it was found, and its groups are left out of the config.
+function checkGroupCycles(config: DesiredConfig, entries: Map<string, Entry>, out: ProblemList): void {
+  const dependencies = new Map(config.groups.map((group) => [group.key, ruleGroupDependencies(group.rule)]));
+  for (;;) {
+    try {
+      orderGroupsByDependency(dependencies);
+
+      return;
+    } catch (err) {
+      if (!isAppError(err) || err.code !== 'CDP_RULE_GROUP_CYCLE') {
+        throw err;
+      }
+      const { group, path, groups } = err.details as { group: string; path: string; groups: string[] };
+      out.add(entries.get(group)!, `rule.${path}`, err.code, err.message);
+      for (const key of groups) {
+        dependencies.delete(key);
+      }
+      config.groups = config.groups.filter((entry) => !groups.includes(entry.key));
+    }
+  }
 }
 
 function checkDestination(entry: Entry, index: Record<ConfigKind, Map<string, Entry>>, out: ProblemList): DestinationConfig | undefined {
@@ -669,10 +712,12 @@ export function checkConfig(loaded: LoadedConfig, options: ValidateConfigOptions
       .filter((entry) => !RESERVED_PROPERTY_KEYS.includes(entry.key))
       .map((entry) => ({ key: entry.key, type: entry.raw.type, unique: entry.raw.unique ?? false, list: entry.raw.list ?? false })),
   );
+  const groupKeys = [...index.group.keys()];
   for (const entry of valid('group')) {
-    const group = checkGroup(entry, defs, out);
+    const group = checkGroup(entry, defs, groupKeys, out);
     if (group) config.groups.push(group);
   }
+  checkGroupCycles(config, index.group, out);
   for (const entry of valid('destination')) {
     const destination = checkDestination(entry, index, out);
     if (destination) config.destinations.push(destination);
