@@ -43,7 +43,10 @@ export class MysqlPools {
       // The event hands over the callback-style connection despite the promise typings.
       // Commands queue in order on a connection, so this runs before any query of ours.
       pool.on('connection', (connection) => {
-        (connection as unknown as CallbackConnection).query("SET time_zone = '+00:00'", () => {});
+        const callbackConnection = connection as unknown as CallbackConnection;
+        callbackConnection.query("SET time_zone = '+00:00'", () => {});
+        // Source sessions are read-only by default as well as per statement (below).
+        callbackConnection.query('SET SESSION TRANSACTION READ ONLY', () => {});
       });
       this.pools.set(key, pool);
     }
@@ -86,6 +89,8 @@ export function mapMysqlError(err: unknown, config: MysqlConfig): unknown {
   const server = describeServer(config);
   const details = { driverCode: code };
   switch (code) {
+    case 'ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION':
+      return new ConfigError('CDP_SOURCE_QUERY_NOT_READ_ONLY', `MySQL at ${server} refused a write: source statements are read-only`, { cause: err, details });
     case 'ER_ACCESS_DENIED_ERROR':
     case 'ER_DBACCESS_DENIED_ERROR':
       return new ConfigError('CDP_CONNECTOR_AUTH_FAILED', `MySQL at ${server} rejected the credentials of user ${config.user}`, { cause: err, details });
@@ -103,14 +108,30 @@ export function mapMysqlError(err: unknown, config: MysqlConfig): unknown {
       return new ConfigError('CDP_CONNECTOR_PERMISSION_DENIED', `MySQL at ${server} denied permission for the statement`, { cause: err, details });
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-      return new ConfigError('CDP_CONNECTOR_UNREACHABLE', `MySQL host ${server} does not resolve`, { cause: err, details });
+      return new ConfigError('CDP_CONNECTOR_UNREACHABLE', `MySQL host "${config.host}" does not resolve (${code})`, { cause: err, details });
     default:
       if (TRANSIENT_CODES.has(code)) {
-        return new TransientError('CDP_CONNECTOR_UNAVAILABLE', `MySQL at ${server} is unavailable for now`, { cause: err, details });
+        return new TransientError('CDP_CONNECTOR_UNAVAILABLE', `MySQL at ${server} is unavailable for now (${code})`, { cause: err, details });
       }
 
       return err;
   }
+}
+
+async function connect(pool: mysql.Pool, config: MysqlConfig): Promise<mysql.PoolConnection> {
+  try {
+    return await pool.getConnection();
+  } catch (err) {
+    throw mapMysqlError(err, config);
+  }
+}
+
+/** Ends a statement's transaction (rolling back unless it committed) and returns the connection. */
+async function finish(connection: mysql.PoolConnection, committed: boolean): Promise<void> {
+  if (!committed) {
+    await connection.query('ROLLBACK').catch(() => {});
+  }
+  connection.release();
 }
 
 /**
@@ -120,19 +141,30 @@ export function mapMysqlError(err: unknown, config: MysqlConfig): unknown {
 export function createMysqlDriver(pool: mysql.Pool, config: MysqlConfig): SqlDriver {
   return {
     async query(sql, params) {
+      const connection = await connect(pool, config);
+      // An explicit read-only transaction per statement: the session setting could be changed
+      // by a statement, this cannot. A write fails with ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION.
+      let done = false;
       try {
-        const [rows] = await pool.execute(sql, params as Array<string | number | null>);
+        await connection.query('START TRANSACTION READ ONLY');
+        const [rows] = await connection.execute(sql, params as Array<string | number | null>);
+        await connection.query('COMMIT');
+        done = true;
 
         return rows as SqlRow[];
       } catch (err) {
         throw mapMysqlError(err, config);
+      } finally {
+        await finish(connection, done);
       }
     },
     async *stream(sql, batchSize, signal) {
-      let connection: mysql.PoolConnection;
+      const connection = await connect(pool, config);
+      let done = false;
       try {
-        connection = await pool.getConnection();
+        await connection.query('START TRANSACTION READ ONLY');
       } catch (err) {
+        await finish(connection, false);
         throw mapMysqlError(err, config);
       }
       // The underlying callback connection streams rows with backpressure; the promise API
@@ -151,11 +183,13 @@ export function createMysqlDriver(pool: mysql.Pool, config: MysqlConfig): SqlDri
         if (batch.length > 0) {
           yield batch;
         }
+        await connection.query('COMMIT');
+        done = true;
       } catch (err) {
         throw mapMysqlError(err, config);
       } finally {
         rows.destroy();
-        connection.release();
+        await finish(connection, done);
       }
     },
     quoteIdent: (name) => `\`${name.replaceAll('`', '``')}\``,

@@ -49,9 +49,29 @@ export function describeServer(config: PostgresConfig): string {
   return `${config.host}:${config.port ?? 5432}/${config.database}`;
 }
 
-/** One pool per distinct config, so repeated syncs reuse connections; `closeAll` ends them. */
+/** The host alone, for messages about name resolution. */
+function describeHost(config: PostgresConfig): string {
+  if (config.connectionString) {
+    try {
+      return new URL(config.connectionString).hostname || 'localhost';
+    } catch {
+      return '(unparsable connection string)';
+    }
+  }
+
+  return config.host ?? 'localhost';
+}
+
+/**
+ * One pool per distinct config, so repeated syncs reuse connections; `closeAll` ends them.
+ * A source's pools are `readOnly`: every session starts with `default_transaction_read_only`
+ * on, so a stray autocommit statement cannot write either. Destinations need their own
+ * instance, since the cache key is the config alone.
+ */
 export class PostgresPools {
   private readonly pools = new Map<string, pg.Pool>();
+
+  constructor(private readonly options: { readOnly?: boolean } = {}) {}
 
   get(config: PostgresConfig): pg.Pool {
     const key = JSON.stringify([config.connectionString, config.host, config.port, config.database, config.user, config.password, config.ssl]);
@@ -60,7 +80,8 @@ export class PostgresPools {
       const connection = config.connectionString
         ? { connectionString: config.connectionString }
         : { host: config.host, port: config.port ?? 5432, database: config.database, user: config.user, password: config.password ?? '', ssl: config.ssl ? true : undefined };
-      pool = new pg.Pool({ ...connection, max: 5, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, application_name: 'roster', types });
+      const options = this.options.readOnly ? { options: '-c default_transaction_read_only=on' } : {};
+      pool = new pg.Pool({ ...connection, ...options, max: 5, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, application_name: 'roster', types });
       // An idle client losing its connection must not crash the process; the next query reports it.
       pool.on('error', () => {});
       this.pools.set(key, pool);
@@ -109,17 +130,22 @@ export function mapPostgresError(err: unknown, config: PostgresConfig): unknown 
   if (code === '42703') {
     return new ConfigError('CDP_SOURCE_COLUMN_MISSING', `Postgres at ${server} has no column ${quotedName(err.message, 'column')}`, { cause: err, details });
   }
+  if (code === '25006') {
+    return new ConfigError('CDP_SOURCE_QUERY_NOT_READ_ONLY', `Postgres at ${server} refused a write: source statements are read-only`, { cause: err, details });
+  }
   if (code === '42501') {
     return new ConfigError('CDP_CONNECTOR_PERMISSION_DENIED', `Postgres at ${server} denied permission for the statement`, { cause: err, details });
   }
-  if (code.startsWith('42')) {
+  if (code.startsWith('42') || code === '0A000') {
     return new ConfigError('CDP_SOURCE_QUERY_INVALID', `Postgres at ${server} refused the statement as invalid (SQLSTATE ${code})`, { cause: err, details });
   }
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
-    return new ConfigError('CDP_CONNECTOR_UNREACHABLE', `Postgres host ${server} does not resolve`, { cause: err, details });
+    return new ConfigError('CDP_CONNECTOR_UNREACHABLE', `Postgres host "${describeHost(config)}" does not resolve (${code})`, { cause: err, details });
   }
   if (TRANSIENT_SQLSTATE.test(code) || TRANSIENT_SOCKET.has(code) || /timeout|terminated/i.test(err.message)) {
-    return new TransientError('CDP_CONNECTOR_UNAVAILABLE', `Postgres at ${server} is unavailable for now`, { cause: err, details });
+    const reason = code || (/timeout/i.test(err.message) ? 'ETIMEDOUT' : 'connection terminated');
+
+    return new TransientError('CDP_CONNECTOR_UNAVAILABLE', `Postgres at ${server} is unavailable for now (${reason})`, { cause: err, details });
   }
 
   return err;
@@ -129,10 +155,31 @@ export function mapPostgresError(err: unknown, config: PostgresConfig): unknown 
 export function createPostgresDriver(pool: pg.Pool, config: PostgresConfig): SqlDriver {
   return {
     async query(sql, params) {
+      let client: pg.PoolClient;
       try {
-        return (await pool.query(sql, params)).rows as SqlRow[];
+        client = await pool.connect();
       } catch (err) {
         throw mapPostgresError(err, config);
+      }
+      // An explicit read-only transaction per statement: the session default alone could be
+      // switched off by one statement (set_config) for every later statement on the
+      // connection. The extended protocol refuses several statements in one text, so a
+      // `COMMIT; DELETE ...` cannot leave the transaction either.
+      let done = false;
+      try {
+        await client.query('BEGIN READ ONLY');
+        const { rows } = await client.query({ text: sql, values: params, queryMode: 'extended' } as pg.QueryConfig);
+        await client.query('COMMIT');
+        done = true;
+
+        return rows as SqlRow[];
+      } catch (err) {
+        throw mapPostgresError(err, config);
+      } finally {
+        if (!done) {
+          await client.query('ROLLBACK').catch(() => {});
+        }
+        client.release();
       }
     },
     async *stream(sql, batchSize, signal) {
@@ -147,7 +194,7 @@ export function createPostgresDriver(pool: pg.Pool, config: PostgresConfig): Sql
       let done = false;
       try {
         await client.query('BEGIN READ ONLY');
-        await client.query(`DECLARE roster_read NO SCROLL CURSOR FOR ${sql}`);
+        await client.query({ text: `DECLARE roster_read NO SCROLL CURSOR FOR ${sql}`, queryMode: 'extended' } as pg.QueryConfig);
         for (;;) {
           signal.throwIfAborted();
           const { rows } = await client.query(`FETCH FORWARD ${batchSize} FROM roster_read`);

@@ -344,7 +344,9 @@ export class SqlSource {
         ctx.signal.throwIfAborted();
         const { profile, property } = tasks[next++];
         const [sql, params] = bindProfile(this.driver, property.sql, profile);
-        const rows = await this.driver.query(sql, params);
+        const rows = await this.driver.query(sql, params).catch((err: unknown) => {
+          throw nameQueryProperty(err, property.key);
+        });
         if (rows.length === 0) {
           continue;
         }
@@ -355,6 +357,21 @@ export class SqlSource {
 
     await Promise.all(Array.from({ length: Math.min(QUERY_CONCURRENCY, tasks.length) }, worker));
   }
+}
+
+/** Says which query property a write or an invalid statement came from; other errors pass. */
+function nameQueryProperty(err: unknown, key: string): unknown {
+  if (!(err instanceof ConfigError)) {
+    return err;
+  }
+  if (err.code === 'CDP_SOURCE_QUERY_NOT_READ_ONLY') {
+    return new ConfigError(err.code, `Query of property "${key}" tried to write, but source statements are read-only`, { cause: err, details: { ...err.details, property: key } });
+  }
+  if (err.code === 'CDP_SOURCE_QUERY_INVALID') {
+    return new ConfigError(err.code, `Query of property "${key}" was refused as invalid`, { cause: err, details: { ...err.details, property: key } });
+  }
+
+  return err;
 }
 
 /**

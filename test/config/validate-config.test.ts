@@ -109,6 +109,26 @@ describe('validateConfig', () => {
     expect(problems).toEqual([expect.objectContaining({ file: 'model/properties.yml', kind: 'property', key: 'country', field: 'query', code: 'CDP_CONFIG_UNKNOWN_REFERENCE' })]);
   });
 
+  it('rejects a property query or source query that is not a SELECT or WITH', async () => {
+    const deleting = '"/* hydrate */ DELETE FROM victim WHERE id = {{profile.customer_id}} RETURNING name"';
+    const problems = await problemsOf({
+      ...replaced('model/properties.yml', '"SELECT country FROM addresses WHERE customer_id = {{profile.customer_id}}"', deleting),
+      ...replaced('sources.yml', 'table: customers', 'query: "UPDATE customers SET active = 0"'),
+    });
+
+    expect(problems).toEqual([
+      expect.objectContaining({ kind: 'source', key: 'customers', field: 'query', code: 'CDP_CONFIG_QUERY_NOT_SELECT' }),
+      expect.objectContaining({ kind: 'property', key: 'country', field: 'query', code: 'CDP_CONFIG_QUERY_NOT_SELECT' }),
+    ]);
+  });
+
+  it('accepts queries starting with WITH or SELECT after comments and whitespace', async () => {
+    const withQuery = '"-- the country\\n  WITH a AS (SELECT country FROM addresses WHERE customer_id = {{profile.customer_id}}) SELECT country FROM a"';
+    const problems = await problemsOf(replaced('model/properties.yml', '"SELECT country FROM addresses WHERE customer_id = {{profile.customer_id}}"', withQuery));
+
+    expect(problems).toEqual([]);
+  });
+
   it('rejects hostile keys by the key pattern', async () => {
     const problems = await problemsOf({ 'hostile.json': JSON.stringify({ properties: [{ key: 'x"; drop table roster_core.profiles; --', type: 'string' }], groups: [{ key: "g'); drop", type: 'manual' }] }) });
 
