@@ -86,6 +86,23 @@ function summarize(rows: Array<{ profile_id: number; action: string }>): Members
   return { entered, exited: rows.length - entered, changedProfileIds: [...changed].sort((a, b) => a - b) };
 }
 
+export interface GroupByKey {
+  id: number;
+  key: string;
+  type: 'manual' | 'calculated';
+  rule: unknown;
+}
+
+/** The group with this key; throws CDP_GROUP_NOT_FOUND (NotFoundError) when there is none. */
+export async function loadGroupByKey(client: Queryable, groupKey: string): Promise<GroupByKey> {
+  const { rows } = await client.query<GroupByKey>('SELECT id, key, type, rule FROM roster_core.groups WHERE key = $1', [groupKey]);
+  if (rows.length === 0) {
+    throw new NotFoundError('CDP_GROUP_NOT_FOUND', `Group "${groupKey.slice(0, 60)}" does not exist`, { details: { group: groupKey } });
+  }
+
+  return rows[0];
+}
+
 async function loadGroup(client: Queryable, groupId: number): Promise<GroupRow> {
   const { rows } = await client.query<GroupRow>(`SELECT ${GROUP_COLUMNS} FROM roster_core.groups WHERE id = $1`, [groupId]);
   if (rows.length === 0) {
