@@ -76,7 +76,7 @@ async function hydrateBatch(deps: JobDeps, client: PoolClient, queued: Map<numbe
         properties: own.map(toFetch),
       });
       for (const [profileId, values] of result) {
-        rows.push({ profileId: Number(profileId), values, ref: `${source.key}:hydration` });
+        rows.push({ profileId: Number(profileId), values, ref: `${source.key}:hydration`, sourceId: source.id });
       }
     } catch (err) {
       // One unreachable source must not stop every other source's values from flowing: its

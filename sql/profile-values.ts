@@ -16,6 +16,8 @@ export interface ProfileValuesRow {
   values: Record<string, unknown>;
   /** Where the values came from, for conflict reports. */
   ref?: string;
+  /** The source that gave these values, when it differs from the context's (hydration mixes sources). */
+  sourceId?: number;
 }
 
 export interface WriteValuesContext {
@@ -38,6 +40,7 @@ interface InvalidValue {
   propertyId: number;
   raw: string;
   reason: string;
+  sourceId: number | null;
 }
 
 type Typed = string | number | boolean | Date | null | Array<string | number | boolean | Date | null>;
@@ -71,7 +74,7 @@ function coerceRow(row: ProfileValuesRow, properties: Map<string, PropertyDef>, 
         if (result.value !== null) out.push(result.value);
       }
       if (failed) {
-        invalid.push({ profileId: row.profileId, propertyId: property.id, raw: rawText(raw), reason: failed });
+        invalid.push({ profileId: row.profileId, propertyId: property.id, raw: rawText(raw), reason: failed, sourceId: row.sourceId ?? null });
       } else {
         typed.set(key, out);
       }
@@ -81,7 +84,7 @@ function coerceRow(row: ProfileValuesRow, properties: Map<string, PropertyDef>, 
     if (result.ok) {
       typed.set(key, result.value);
     } else {
-      invalid.push({ profileId: row.profileId, propertyId: property.id, raw: rawText(raw), reason: result.reason });
+      invalid.push({ profileId: row.profileId, propertyId: property.id, raw: rawText(raw), reason: result.reason, sourceId: row.sourceId ?? null });
     }
   }
 
@@ -199,17 +202,17 @@ async function updateColumns(
   return changed;
 }
 
-async function recordInvalidValues(db: Queryable, sourceId: number | null, invalid: InvalidValue[]): Promise<void> {
+async function recordInvalidValues(db: Queryable, contextSourceId: number | null, invalid: InvalidValue[]): Promise<void> {
   if (invalid.length === 0) {
     return;
   }
   await db.query(
     `INSERT INTO roster_core.invalid_values (profile_id, property_id, raw_value, reason, source_id, seen_at)
-     SELECT profile_id, property_id, raw_value, reason, $5, now()
-     FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS n (profile_id, property_id, raw_value, reason)
+     SELECT profile_id, property_id, raw_value, reason, source_id, now()
+     FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[]) AS n (profile_id, property_id, raw_value, reason, source_id)
      ON CONFLICT (profile_id, property_id) DO UPDATE
        SET raw_value = EXCLUDED.raw_value, reason = EXCLUDED.reason, source_id = EXCLUDED.source_id, seen_at = EXCLUDED.seen_at`,
-    [invalid.map((i) => i.profileId), invalid.map((i) => i.propertyId), invalid.map((i) => i.raw), invalid.map((i) => i.reason), sourceId],
+    [invalid.map((i) => i.profileId), invalid.map((i) => i.propertyId), invalid.map((i) => i.raw), invalid.map((i) => i.reason), invalid.map((i) => i.sourceId ?? contextSourceId)],
   );
 }
 

@@ -108,9 +108,11 @@ destinations:
   });
 
   it('sets aside a value that fails its type and keeps the rest of the row (C6)', async () => {
-    const { rows } = await roster.pool.query(`SELECT property_key, raw_value, reason FROM roster.invalid_values`);
+    const { rows } = await roster.pool.query(`SELECT property_key, raw_value, reason, source_key FROM roster.invalid_values`);
     expect(rows).toHaveLength(1);
     expect(rows[0].property_key).toBe('age');
+    // Named after the source that gave the value, also when hydration (which reads every source) set it aside.
+    expect(rows[0].source_key).toBe('users');
     expect(rows[0].raw_value).toBe('12abc');
     const bob = await roster.pool.query('SELECT age, name FROM roster.profiles WHERE user_id = 2');
     expect(bob.rows[0]).toEqual({ age: null, name: 'Bob' });
