@@ -143,6 +143,9 @@ export async function previewGroupRule(db: Queryable, groupKey: string, rule: un
     [group.id, sampleSize],
   );
   const row = rows[0];
+  // node-postgres parses bigint arrays as text.
+  row.enteringIds = row.enteringIds.map(Number);
+  row.leavingIds = row.leavingIds.map(Number);
 
   const oldKeys = group.rule === null ? [] : safePropertyKeys(group.key, group.rule, defs);
   const keys = [...new Set([...compiled.propertyKeys, ...oldKeys])].slice(0, MAX_SAMPLE_VALUES);
