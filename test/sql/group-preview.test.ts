@@ -89,7 +89,7 @@ describe('previewGroupRule', () => {
        WHERE group_key = 'high_value' AND reason = 'rule_change' AND at = (SELECT max(at) FROM roster.group_membership_history)
        GROUP BY action`,
     );
-    const moved = Object.fromEntries(rows.map((row) => [row.action, row.ids]));
+    const moved = Object.fromEntries(rows.map((row) => [row.action, row.ids.map(Number)]));
     expect(moved.enter).toEqual(preview.enteringSample.map((s) => s.profileId));
     expect(moved.exit).toEqual(preview.leavingSample.map((s) => s.profileId));
     expect((await members('high_value')).length).toBe(preview.membersAfter);
