@@ -115,6 +115,8 @@ function anyPair(a: unknown, b: unknown, test: (x: unknown, y: unknown) => boole
 }
 
 const isEqual = (a: unknown, b: unknown) => anyPair(a, b, (x, y) => order(x, y) === 0);
+// `== null` asks whether the value is missing (or an empty list), as in the compiler.
+const equalsOrMissing = (a: unknown, b: unknown) => (a === null ? !exists(b) : b === null ? !exists(a) : isEqual(a, b));
 const ordered = (test: (diff: number) => boolean) => (x: unknown, y: unknown) => {
   const diff = order(x, y);
 
@@ -231,8 +233,8 @@ export function registerReferenceOperations(): void {
   }
   isRegistered = true;
   const add = (name: string, fn: (...args: any[]) => unknown) => jsonLogic.add_operation(name, fn);
-  add('==', (a, b) => isEqual(a, b));
-  add('!=', (a, b) => !isEqual(a, b));
+  add('==', (a, b) => equalsOrMissing(a, b));
+  add('!=', (a, b) => !equalsOrMissing(a, b));
   for (const op of Object.keys(ORDERINGS)) {
     add(op, (a, b, c) => compare(op, a, b, c));
   }
