@@ -1,4 +1,6 @@
+import type pg from 'pg';
 import PgBoss from 'pg-boss';
+import { InternalError } from '../lib/errors.js';
 import type { RosterConfig } from '../lib/config.js';
 import type { Pool, Queryable } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
@@ -35,8 +37,38 @@ export function createBoss(databaseUrl: string): PgBoss {
   return new PgBoss({ connectionString: databaseUrl, schema: JOBS_SCHEMA, max: 4 });
 }
 
-/** Creates the queues with their retry policies; safe to call on every start. */
+/** Any value fits, as long as it is ours alone; `ensureQueues` holds it while it creates queues. */
+const QUEUE_CREATION_LOCK = 'roster.ensure_queues';
+
+/** SQLSTATEs of a queue another process created at the same moment: duplicate table, key. */
+const ALREADY_EXISTS = new Set(['42P07', '23505']);
+
+/**
+ * Creates the queues with their retry policies; safe to call on every start, from many
+ * processes at once. pg-boss's `create_queue` inserts the queue row and then creates its
+ * partition with foreign keys, so two of them on a fresh database deadlock on each other
+ * (two `roster run` at once). A session advisory lock, on a client of pg-boss's own pool,
+ * makes them take turns; a queue that appears anyway counts as created.
+ */
 export async function ensureQueues(boss: PgBoss): Promise<void> {
+  const { pool } = boss.getDb() as PgBoss.Db & { pool?: pg.Pool };
+  if (!pool) {
+    throw new InternalError('CDP_INTERNAL', 'pg-boss was not started before its queues were ensured');
+  }
+  const client = await pool.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock(hashtext($1))', [QUEUE_CREATION_LOCK]);
+    try {
+      await createMissingQueues(boss);
+    } finally {
+      await client.query('SELECT pg_advisory_unlock(hashtext($1))', [QUEUE_CREATION_LOCK]);
+    }
+  } finally {
+    client.release();
+  }
+}
+
+async function createMissingQueues(boss: PgBoss): Promise<void> {
   const existing = new Set((await boss.getQueues()).map((queue) => queue.name));
   const policies: Array<{ name: QueueName; policy: PgBoss.QueuePolicy; retryLimit: number }> = [
     { name: QUEUES.importRun, policy: 'standard', retryLimit: 2 },
@@ -48,8 +80,16 @@ export async function ensureQueues(boss: PgBoss): Promise<void> {
     { name: QUEUES.exportRun, policy: 'standard', retryLimit: 2 },
   ];
   for (const { name, policy, retryLimit } of policies) {
-    if (!existing.has(name)) {
+    if (existing.has(name)) {
+      continue;
+    }
+    try {
       await boss.createQueue(name, { name, policy, retryLimit, retryDelay: 5, retryBackoff: true, expireInSeconds: 3600 });
+    } catch (err) {
+      // A process without this lock (an older Roster, a pg-boss maintenance) may still win.
+      if (!ALREADY_EXISTS.has((err as { code?: string }).code ?? '') || !(await boss.getQueue(name))) {
+        throw err;
+      }
     }
   }
 }
