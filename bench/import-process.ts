@@ -13,14 +13,22 @@ const options = new Command().requiredOption('--database-url <url>').requiredOpt
 const log = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'silent' });
 const pool = createPool(options.databaseUrl);
 const rss = sampleRss(100);
+// Peak so far, once a second, so a parent that stops a slow import still knows its memory.
+const rssReport = setInterval(() => process.stdout.write(`${JSON.stringify({ rssMb: process.memoryUsage().rss / 1024 / 1024 })}\n`), 1000);
 const startedAt = performance.now();
 try {
   const outcome = await runOnce({ config: loadConfig({ ROSTER_LOG_LEVEL: 'silent' }), log }, { pool, url: options.databaseUrl }, { sources: [options.source] });
   const durationMs = performance.now() - startedAt;
   const peakRssMb = rss.stop();
+  clearInterval(rssReport);
+  // The import run's own time; the rest of runOnce is hydration (the ltv aggregate) and queueing.
+  const { rows } = await pool.query<{ ms: number }>(
+    `SELECT extract(epoch FROM finished_at - started_at)::float8 * 1000 AS ms FROM roster_core.runs WHERE kind = 'import' ORDER BY id DESC LIMIT 1`,
+  );
   process.stdout.write(
     `${JSON.stringify({
       durationMs,
+      importRunMs: rows[0]?.ms,
       peakRssMb,
       maxRssMb: process.resourceUsage().maxRSS / 1024,
       profiles: outcome.profiles,
@@ -29,6 +37,7 @@ try {
     })}\n`,
   );
 } finally {
+  clearInterval(rssReport);
   await closeConnectors();
   await pool.end();
 }

@@ -4,7 +4,9 @@ import { scaled, type Benchmark } from './lib/context.js';
 import { withBenchDatabase } from './lib/database.js';
 import { basicAuth, runLoad } from './lib/http-load.js';
 import { countEvents, measurePlainInsertCeiling, messageIdPrefix, prepareIngestion, trackEventJson } from './lib/ingest-setup.js';
-import { judge } from './lib/result.js';
+import { judge, type BarResult } from './lib/result.js';
+import { newestCpuProfile, summariseCpuProfile } from './lib/cpu-profile.js';
+import { saveEvidence } from './lib/evidence.js';
 
 const EVENTS_PER_REQUEST = 100;
 const CONNECTIONS = 16;
@@ -12,11 +14,13 @@ const CONNECTIONS = 16;
 export const ingestBatch: Benchmark = {
   name: 'ingest-batch',
   async run(ctx) {
-    const durationS = Math.min(20, scaled(20, ctx.scale, 3));
+    const durationS = Math.min(20, scaled(60, ctx.scale, 3));
 
     return withBenchDatabase(ctx.adminUrl, 'ingest_batch', async (db) => {
       const ceiling = await measurePlainInsertCeiling(db.pool, { durationS: Math.min(durationS, 10), clients: 4, rowsPerStatement: 500 });
+      const serverStartedAt = Date.now();
       const { server, writeKey } = await prepareIngestion(ctx, db);
+      let results: BarResult[] = [];
       try {
         const prefix = messageIdPrefix();
         let sent = 0;
@@ -40,7 +44,7 @@ export const ingestBatch: Benchmark = {
         const stored = await countEvents(db.pool);
         ctx.note(`ingest-batch: ${load.ok} ok and ${load.failed} failed requests in ${load.durationS} s, ${stored} events stored, p50 ${load.latencyP50Ms} ms, p99 ${load.latencyP99Ms} ms`);
 
-        return [
+        results = [
           judge(
             'ingest-batch',
             'ingest batch-100',
@@ -55,6 +59,15 @@ export const ingestBatch: Benchmark = {
       } finally {
         await server.stop();
       }
+      const profile = ctx.evidenceDir ? await newestCpuProfile(ctx.evidenceDir, serverStartedAt) : undefined;
+      if (ctx.evidenceDir && profile) {
+        const summary = await summariseCpuProfile(profile);
+        await saveEvidence(ctx, 'ingest-batch-cpu-profile.txt', `${profile}\n${summary}\n`);
+        for (const result of results) result.details = { ...result.details, cpuProfile: profile, cpuProfileSummary: summary };
+        ctx.note(`ingest-batch server CPU profile:\n${summary}`);
+      }
+
+      return results;
     });
   },
 };
