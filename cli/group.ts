@@ -16,11 +16,20 @@ function parseMemberArgument(argument: string): MemberRef {
 
 /** Members from a CSV file whose header's first column names a unique property. */
 async function readMembersFile(file: string): Promise<MemberRef[]> {
-  const text = await fs.readFile(file, 'utf8');
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR') {
+      throw new ConfigError('CDP_FILE_NOT_FOUND', `File "${file}" does not exist or is not a file`, { cause: err, details: { file } });
+    }
+    throw err;
+  }
   const rows = parse(text, { skip_empty_lines: true, trim: true, bom: true }) as string[][];
   const property = rows[0]?.[0];
   if (!property) {
-    throw new ConfigError('CDP_CLI_INVALID_ARGUMENT', `File ${file} needs a header naming a unique property`);
+    throw new ConfigError('CDP_CLI_INVALID_ARGUMENT', `File "${file}" needs a header naming a unique property`);
   }
 
   return rows.slice(1).filter((row) => row[0]).map((row) => ({ property, value: row[0] }));
@@ -45,7 +54,7 @@ function registerMembersCommand(group: Command, ctx: CliContext, action: 'add' |
       try {
         const change = await changeManualMembers(db.pool, { groupKey, action, members });
         const count = action === 'add' ? change.entered : change.exited;
-        process.stdout.write(`Group ${groupKey}: ${count} ${action === 'add' ? 'added' : 'removed'} of ${members.length} named\n`);
+        process.stdout.write(`Group "${groupKey}": ${count} ${action === 'add' ? 'added' : 'removed'} of ${members.length} named\n`);
       } catch (err) {
         if (!(err instanceof NotFoundError) || err.code !== 'CDP_PROFILE_NOT_FOUND') {
           throw err;

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { ConfigError } from '../lib/errors.js';
 import { maintainEventPartitions } from '../jobs/event-maintenance.js';
 import { startEventPump } from '../jobs/event-pump.js';
 import { bossQueue, createBoss } from '../jobs/index.js';
@@ -18,7 +19,19 @@ async function serve(ctx: CliContext, withHttp: boolean): Promise<void> {
   const pump = startEventPump({ pool: db.pool, log: ctx.log, config: ctx.config, queue: bossQueue(boss) });
   const server = withHttp ? await buildServer({ pool: db.pool, log: ctx.log, onEventsStored: () => pump.wake() }) : undefined;
   if (server) {
-    await server.listen({ host: ctx.config.httpHost, port: ctx.config.httpPort });
+    const { httpHost: host, httpPort: port } = ctx.config;
+    try {
+      await server.listen({ host, port });
+    } catch (err) {
+      await server.close();
+      await pump.stop();
+      await worker.stop();
+      await db.close();
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+        throw new ConfigError('CDP_SERVER_PORT_IN_USE', `Port ${host}:${port} is already in use (is another roster start running? set ROSTER_PORT)`, { cause: err, details: { host, port } });
+      }
+      throw err;
+    }
   }
   // Resolves only once a signal has stopped everything, so the command stays up until then.
   await new Promise<void>((resolve) => {

@@ -84,12 +84,49 @@ function shortMessage(err: unknown): string {
   return cut === -1 ? message : message.slice(cut + 3);
 }
 
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET']);
+
+/**
+ * A clear error for a database that cannot be reached or does not exist, naming host, port
+ * and database but never the password; undefined for anything else.
+ */
+function connectionError(err: unknown, databaseUrl: string): ConfigError | undefined {
+  const code = (err as { code?: string } | undefined)?.code ?? '';
+  let host = 'localhost';
+  let port = '5432';
+  let database = '';
+  try {
+    const url = new URL(databaseUrl);
+    host = url.hostname || host;
+    port = url.port || port;
+    database = decodeURIComponent(url.pathname.slice(1));
+  } catch {
+    // An unparsable URL fails elsewhere with its own message; keep the defaults here.
+  }
+  const details = { host, port: Number(port), database, cause: code };
+  if (UNREACHABLE.has(code) || (err instanceof Error && /timeout acquiring a connection|Connection terminated/i.test(err.message))) {
+    return new ConfigError('CDP_DATABASE_UNREACHABLE', `Database server ${host}:${port} is unreachable (${code || 'timeout'}); check DATABASE_URL`, { cause: err, details });
+  }
+  if (code === '3D000') {
+    return new ConfigError('CDP_DATABASE_NOT_FOUND', `Database "${database}" does not exist on ${host}:${port}; create it or fix DATABASE_URL`, { cause: err, details });
+  }
+
+  return undefined;
+}
+
+/** knex prints its warnings (a failed connection attempt, with its stack) to the console. */
+function knexLog(log: Logger): Knex.Config['log'] {
+  const debug = (message: unknown) => log.debug({ knexMessage: String(message) }, 'knex message');
+
+  return { warn: debug, error: debug, deprecate: debug, debug };
+}
+
 /**
  * Brings the database schema up to date, then re-applies every view of sql/views.
  * knex holds a lock while it migrates, so concurrent starts are safe.
  */
 export async function migrate(databaseUrl: string, log: Logger): Promise<string[]> {
-  const knex = knexFactory({ client: 'pg', connection: databaseUrl, pool: { min: 0, max: 2 } });
+  const knex = knexFactory({ client: 'pg', connection: databaseUrl, pool: { min: 0, max: 2 }, log: knexLog(log) });
   try {
     await knex.raw('CREATE SCHEMA IF NOT EXISTS roster_core');
     await verifyChecksums(knex);
@@ -109,7 +146,7 @@ export async function migrate(databaseUrl: string, log: Logger): Promise<string[
     if (err instanceof ConfigError) {
       throw err;
     }
-    throw new ConfigError('CDP_MIGRATION_FAILED', `Database migration failed: ${shortMessage(err)}`, { cause: err });
+    throw connectionError(err, databaseUrl) ?? new ConfigError('CDP_MIGRATION_FAILED', `Database migration failed: ${shortMessage(err)}`, { cause: err });
   } finally {
     await knex.destroy();
   }

@@ -1,0 +1,91 @@
+// Pins that common CLI mistakes end in one clear `error <code>: <message>` line, naming the
+// object, with no stack trace and no password: a missing members file, a busy HTTP port, an
+// unreachable or missing database.
+import { execFile } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+
+const ROSTER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/roster.js');
+
+function roster(args: string[], env: Record<string, string>): Promise<{ status: number; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [ROSTER, ...args], { env: { ...process.env, ROSTER_LOG_LEVEL: 'warn', ...env }, timeout: 60_000 }, (err, _stdout, stderr) => {
+      resolve({ status: typeof err?.code === 'number' ? err.code : err ? 1 : 0, stderr });
+    });
+  });
+}
+
+function expectOneCleanError(stderr: string, code: string): void {
+  const lines = stderr.trim().split('\n');
+
+  expect(lines.at(-1)).toMatch(new RegExp(`^error ${code}: `));
+  expect(stderr).not.toMatch(/^\s+at /m);
+  expect(stderr).not.toContain('s3cret');
+}
+
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+
+  return port;
+}
+
+describe('roster CLI errors', () => {
+  let db: TestDatabase;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  it('reports a missing --file of group add as CDP_FILE_NOT_FOUND naming the file', async () => {
+    const { status, stderr } = await roster(['group', 'add', 'vip', '--file', '/tmp/roster-no-such-members.csv'], { DATABASE_URL: db.url });
+
+    expect(status).toBe(2);
+    expectOneCleanError(stderr, 'CDP_FILE_NOT_FOUND');
+    expect(stderr).toContain('/tmp/roster-no-such-members.csv');
+  });
+
+  it('reports a database on a closed port as CDP_DATABASE_UNREACHABLE naming host and port', async () => {
+    const port = await closedPort();
+    const { status, stderr } = await roster(['migrate'], { DATABASE_URL: `postgres://postgres:s3cret@127.0.0.1:${port}/roster` });
+
+    expect(status).toBe(2);
+    expectOneCleanError(stderr, 'CDP_DATABASE_UNREACHABLE');
+    expect(stderr).toContain(`127.0.0.1:${port}`);
+  });
+
+  it('reports a missing database as CDP_DATABASE_NOT_FOUND naming it', async () => {
+    const url = new URL(db.url);
+    url.password = 's3cret';
+    url.pathname = '/roster_no_such_database';
+    const { status, stderr } = await roster(['migrate'], { DATABASE_URL: url.toString() });
+
+    expect(status).toBe(2);
+    expectOneCleanError(stderr, 'CDP_DATABASE_NOT_FOUND');
+    expect(stderr).toContain('roster_no_such_database');
+  });
+
+  it('reports a second start on a busy port as CDP_SERVER_PORT_IN_USE naming host and port', async () => {
+    const busy = net.createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const { port } = busy.address() as net.AddressInfo;
+    try {
+      const { status, stderr } = await roster(['start'], { DATABASE_URL: db.url, ROSTER_HOST: '127.0.0.1', ROSTER_PORT: String(port) });
+
+      expect(status).toBe(2);
+      expectOneCleanError(stderr, 'CDP_SERVER_PORT_IN_USE');
+      expect(stderr).toContain(`127.0.0.1:${port}`);
+    } finally {
+      await new Promise((resolve) => busy.close(resolve));
+    }
+  });
+});
