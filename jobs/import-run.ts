@@ -53,6 +53,25 @@ function toRecords(plan: ImportPlan, rows: Array<Record<string, unknown>>): Inco
 }
 
 /**
+ * Looks at the first rows a source returns: rows that lack the identity column altogether
+ * mean a misnamed column or a wrong file, not bad rows, so the run fails instead of skipping
+ * every row. A property column absent from every row is only warned about: it may be sparse.
+ */
+function checkColumns(plan: ImportPlan, rows: Array<Record<string, unknown>>, log: JobDeps['log']): void {
+  const { key, options } = plan.source;
+  const present = (column: string) => rows.some((row) => Object.hasOwn(row, column));
+  if (!present(options.identity.column)) {
+    throw new ConfigError('CDP_SOURCE_COLUMN_MISSING', `Source "${key}" returned rows without its identity column "${options.identity.column}"`, {
+      details: { source: key, column: options.identity.column },
+    });
+  }
+  const missing = plan.columns.filter(({ column }) => column !== options.identity.column && !present(column)).map(({ column }) => column);
+  if (missing.length > 0) {
+    log.warn({ sourceId: plan.source.id, columns: missing, properties: missing.length, rows: rows.length }, 'property columns missing from source rows');
+  }
+}
+
+/**
  * Writes one batch of source rows, and the cursor that follows it, in one transaction: a
  * crash either keeps both or neither, and re-reading a batch is harmless.
  */
@@ -121,8 +140,13 @@ async function runImportLeased(deps: JobDeps, runId: number): Promise<void> {
       state: incremental ? plan.source.cursor : null,
       batchSize,
     });
+    let isChecked = false;
     for await (const message of messages) {
       if (message.type === 'records') {
+        if (!isChecked && message.records.length > 0) {
+          checkColumns(plan, message.records, log);
+          isChecked = true;
+        }
         pending.push(...message.records);
         if (pending.length >= batchSize * 2) {
           await storeBatch(deps, plan, runId, pending, null);
