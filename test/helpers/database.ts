@@ -4,17 +4,22 @@ import pg from 'pg';
 import { inject } from 'vitest';
 import { createPool, type Pool } from '../../lib/db.js';
 
-export const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const DEFAULT_ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/test';
 
-export function databaseUrl(name: string): string {
-  const url = new URL(ADMIN_URL);
+/** The admin URL the global setup chose (DATABASE_URL, the default, or a container). */
+export function adminUrl(): string {
+  return inject('adminUrl');
+}
+
+export function databaseUrl(name: string, admin: string = adminUrl()): string {
+  const url = new URL(admin);
   url.pathname = `/${name}`;
 
   return url.toString();
 }
 
-export async function adminQuery(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: ADMIN_URL });
+export async function adminQuery(sql: string, admin: string = adminUrl()): Promise<void> {
+  const client = new pg.Client({ connectionString: admin });
   await client.connect();
   try {
     await client.query(sql);
