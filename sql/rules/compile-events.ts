@@ -10,7 +10,7 @@
  * equal to 5 and no cast can fail. Every node is true or false, never NULL (see docs/groups.md,
  * "Nulls").
  */
-import { isPlainObject, operatorOf, show, textProblem, type RuleErrorCode } from './rule-values.js';
+import { CLOCK, isPlainObject, operatorOf, show, textProblem, type RuleErrorCode } from './rule-values.js';
 
 /** What the event compiler needs from the rule compiler. */
 export interface RuleContext {
@@ -100,8 +100,8 @@ export function compilePerformed(ctx: RuleContext, raw: unknown, path: string, d
     FROM roster_core.events AS ev
     WHERE ev.profile_id = p.id
       AND ev.event = ${ctx.bind(spec.event, 'text')}
-      AND ev.occurred_at > roster_core.clock() - make_interval(days => ${ctx.bind(spec.days, 'integer')})
-      AND ev.occurred_at <= roster_core.clock()${filter}
+      AND ev.occurred_at > ${CLOCK} - make_interval(days => ${ctx.bind(spec.days, 'integer')})
+      AND ev.occurred_at <= ${CLOCK}${filter}
     LIMIT ${ctx.bind(limit, 'bigint')}
   ) AS hit)`;
   if (spec.atMost === undefined) {

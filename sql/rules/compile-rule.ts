@@ -14,7 +14,7 @@ import { quoteIdent } from '../../lib/db.js';
 import { ConfigError } from '../../lib/errors.js';
 import type { PropertyDef } from '../property-types.js';
 import { checkPerformed, compilePerformed } from './compile-events.js';
-import { checkLiteral, isPlainObject, KINDS, operatorOf, PG_TYPES, show, textProblem, unitOf, type RuleErrorCode } from './rule-values.js';
+import { checkLiteral, CLOCK, isPlainObject, KINDS, operatorOf, PG_TYPES, show, textProblem, unitOf, type RuleErrorCode } from './rule-values.js';
 
 export interface CompiledRule {
   /** A boolean SQL predicate over roster_core.profiles (alias `p`), with $1..$n placeholders. */
@@ -258,7 +258,7 @@ class RuleCompiler {
     this.isTimeRelative = true;
     const interval = `make_interval(${unit.arg} => ${this.bind(count, 'integer')})`;
 
-    return `(roster_core.clock() ${op === 'ago' ? '-' : '+'} ${interval})`;
+    return `(${CLOCK} ${op === 'ago' ? '-' : '+'} ${interval})`;
   }
 
   literal(def: PropertyDef, value: unknown, path: string): unknown {
@@ -394,9 +394,9 @@ class RuleCompiler {
 
     return this.anyElement(property, true, (col) =>
       op === 'in_last'
-        ? `${col} >= ${edge} AND ${col} <= roster_core.clock()`
+        ? `${col} >= ${edge} AND ${col} <= ${CLOCK}`
         : op === 'in_next'
-          ? `${col} >= roster_core.clock() AND ${col} <= ${edge}`
+          ? `${col} >= ${CLOCK} AND ${col} <= ${edge}`
           : `${col} < ${edge}`,
     );
   }
