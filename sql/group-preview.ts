@@ -72,7 +72,8 @@ export async function previewGroupRule(db: Queryable, groupKey: string, rule: un
     });
   }
   const defs = await loadPropertyDefs(db);
-  const compiled = compileRule(group.key, rule, defs);
+  const { rows: groupRows } = await db.query<{ key: string }>('SELECT key FROM roster_core.groups');
+  const compiled = compileRule(group.key, rule, defs, { groupKeys: groupRows.map((row) => row.key) });
   const sampleSize = Math.min(Math.max(Math.trunc(options.sampleSize ?? 5), 0), 100);
 
   // One statement, so counts, samples and destination impacts come from one snapshot. A

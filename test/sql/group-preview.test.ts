@@ -74,6 +74,7 @@ describe('previewGroupRule', () => {
   it('refuses invalid rules with the compiler codes and unknown or manual groups', async () => {
     await expect(previewGroupRule(db.pool, 'high_value', { '>': [{ var: 'nope' }, 1] })).rejects.toMatchObject({ code: 'CDP_RULE_UNKNOWN_PROPERTY' });
     await expect(previewGroupRule(db.pool, 'high_value', { '>': [{ var: 'ltv' }, 'x'] })).rejects.toBeInstanceOf(ConfigError);
+    await expect(previewGroupRule(db.pool, 'high_value', { in_group: 'nope' })).rejects.toMatchObject({ code: 'CDP_RULE_UNKNOWN_GROUP' });
     await expect(previewGroupRule(db.pool, 'missing', NEW_RULE)).rejects.toMatchObject({ code: 'CDP_GROUP_NOT_FOUND' });
     await expect(previewGroupRule(db.pool, 'missing', NEW_RULE)).rejects.toBeInstanceOf(NotFoundError);
     await expect(previewGroupRule(db.pool, 'vip', NEW_RULE)).rejects.toMatchObject({ code: 'CDP_GROUP_NOT_CALCULATED' });
