@@ -62,6 +62,17 @@ describe('incremental evaluation by changed property', () => {
     expect(await memberIds(db.pool, adults.id)).toEqual([id]);
   });
 
+  it('re-evaluates a group reading another group through in_group after that group moves', async () => {
+    const follower = await createGroup(db.pool, { key: 'follows_adults', rule: { in_group: 'adults' } }, properties);
+    await setKeys(follower, []);
+    const [id] = await insertProfiles(db.pool, [{ age: 10 }]);
+    await db.pool.query('UPDATE roster_core.profiles SET age = 40 WHERE id = $1', [id]);
+    await updateMembershipsForProfiles(db.pool, [id], 'data_change', { changedKeys: new Map([[id, new Set(['age'])]]) });
+
+    expect(await memberIds(db.pool, adults.id)).toEqual([id]);
+    expect(await memberIds(db.pool, follower.id)).toEqual([id]);
+  });
+
   it('evaluates every group for a profile whose changed keys are unknown', async () => {
     const [id] = await insertProfiles(db.pool, [{ age: 30, country: 'Canada' }]);
     await updateMembershipsForProfiles(db.pool, [id], 'data_change', { changedKeys: new Map([[id, null]]) });
