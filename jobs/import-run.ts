@@ -4,7 +4,7 @@ import { getConnector } from '../connectors/index.js';
 import type { CursorState } from '../connectors/sdk/index.js';
 import { lockIdentities } from '../sql/identity-queries.js';
 import { loadPropertyFetches, loadSources, type SourceRow } from '../sql/object-queries.js';
-import { queueHydration, writeProfileValues } from '../sql/profile-values.js';
+import { changedKeysForQueue, queueHydration, writeProfileValues } from '../sql/profile-values.js';
 import { loadPropertyDefs } from '../sql/property-queries.js';
 import type { PropertyDef } from '../sql/property-types.js';
 import { resolveProfiles, type IncomingRecord } from '../sql/resolve-profiles.js';
@@ -90,7 +90,8 @@ async function storeBatch(deps: JobDeps, plan: ImportPlan, runId: number, rows: 
       return profileId === null ? [] : [{ profileId, values: record.values, ref: record.ref }];
     });
     const written = await writeProfileValues(client, { properties: plan.properties, sourceId: plan.source.id, runId }, valueRows);
-    await queueHydration(client, valueRows.map((row) => row.profileId));
+    const touched = valueRows.map((row) => row.profileId);
+    await queueHydration(client, touched, changedKeysForQueue(touched, written, resolved.createdProfileIds));
     if (state) {
       await client.query(`UPDATE roster_core.sources SET cursor = $2 WHERE id = $1`, [plan.source.id, JSON.stringify(state)]);
     }

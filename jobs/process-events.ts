@@ -2,7 +2,7 @@ import { withTransaction } from '../lib/db.js';
 import { loadEventsSettings } from '../sql/event-identity-queries.js';
 import { markEventsProcessed, queueOutboundEvents, takePendingEvents } from '../sql/event-processing-queries.js';
 import { lockIdentities } from '../sql/identity-queries.js';
-import { queueHydration, writeProfileValues } from '../sql/profile-values.js';
+import { changedKeysForQueue, queueHydration, writeProfileValues } from '../sql/profile-values.js';
 import { loadPropertyDefs } from '../sql/property-queries.js';
 import { resolveEventProfiles, type EventIdentityCounts } from '../sql/resolve-event-profiles.js';
 import { requestHydration, type JobDeps } from './index.js';
@@ -68,7 +68,8 @@ export async function processPendingEvents(deps: JobDeps, options: ProcessEvents
       const written = await writeProfileValues(client, { properties, sourceId: null, runId: null }, resolved.valueRows);
       await markEventsProcessed(client, events, resolved.profileIds);
       const touched = [...new Set(resolved.profileIds.filter((id): id is number => id !== null))];
-      await queueHydration(client, touched);
+      const unknown = [...resolved.createdProfileIds, ...resolved.merges.map((merge) => merge.intoProfileId)];
+      await queueHydration(client, touched, changedKeysForQueue(touched, written, unknown));
       const outboundQueued = await queueOutboundEvents(client, events, resolved.profileIds);
       for (const merge of resolved.merges) {
         deps.log.info({ fromProfileId: merge.fromProfileId, intoProfileId: merge.intoProfileId, reason: merge.reason }, 'profiles merged');

@@ -287,6 +287,21 @@ export async function writeProfileValues(db: Queryable, context: WriteValuesCont
  * is re-evaluated against every group: leave out new and merged profiles, whose memberships
  * may change through keys that never changed (a rule true for missing values).
  */
+/**
+ * What changed for each touched profile, as `queueHydration` takes it: the written keys (an
+ * empty set when nothing changed), and "unknown" for new or merged profiles, whose every group
+ * must be evaluated (a rule such as "email does not exist" holds for a brand-new profile).
+ */
+export function changedKeysForQueue(touched: number[], written: WriteValuesResult, unknown: Iterable<number>): Map<number, Set<string>> {
+  const skip = new Set(unknown);
+  const keys = new Map<number, Set<string>>();
+  for (const id of touched) {
+    if (!skip.has(id)) keys.set(id, written.changedKeys.get(id) ?? new Set());
+  }
+
+  return keys;
+}
+
 export async function queueHydration(db: Queryable, profileIds: number[], changedKeys?: Map<number, Set<string>>): Promise<void> {
   if (profileIds.length === 0) {
     return;

@@ -47,6 +47,8 @@ export interface EventResolution {
   counts: EventIdentityCounts;
   merges: ProfileMerge[];
   moves: IdentityConflict[];
+  /** Profiles created for these events. */
+  createdProfileIds: number[];
 }
 
 // Values SDKs send when they have no real identifier; Segment refuses the same kind.
@@ -307,5 +309,5 @@ export async function resolveEventProfiles(db: Queryable, events: IdentityEvent[
     }
   });
 
-  return { profileIds, valueRows, counts, merges, moves };
+  return { profileIds, valueRows, counts, merges, moves, createdProfileIds: newIds };
 }

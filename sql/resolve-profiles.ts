@@ -27,6 +27,8 @@ export interface ResolveResult {
   /** Profile id per record, in order; null for skipped or unmatched records. */
   profileIds: Array<number | null>;
   created: number;
+  /** Ids of the profiles created for these records. */
+  createdProfileIds: number[];
   unmatched: number;
   skipped: SkippedRecord[];
 }
@@ -123,5 +125,5 @@ export async function resolveProfiles(db: Queryable, records: IncomingRecord[], 
   });
   await insertIdentities(db, claims);
 
-  return { profileIds, created, unmatched, skipped };
+  return { profileIds, created, createdProfileIds: newIds, unmatched, skipped };
 }
