@@ -10,6 +10,8 @@ import { applyConfigText } from './lib/apply-config-text.js';
 import { scaled, type Benchmark } from './lib/context.js';
 import { withBenchDatabase } from './lib/database.js';
 import { createShopDatabase, MARIADB } from './lib/mariadb.js';
+import { newestCpuProfile, summariseCpuProfile } from './lib/cpu-profile.js';
+import { saveEvidence } from './lib/evidence.js';
 import { judge } from './lib/result.js';
 
 const IMPORT_SCRIPT = fileURLToPath(new URL('./import-process.ts', import.meta.url));
@@ -46,10 +48,12 @@ interface ImportOutcome {
   profiles: number;
   failed: boolean;
   runs: unknown[];
+  statements?: Array<{ statement: string; calls: number; totalMs: number }>;
 }
 
-async function runImportProcess(databaseUrl: string, timeoutMs: number): Promise<ImportOutcome> {
-  const child = spawn(process.execPath, ['--import', 'tsx', IMPORT_SCRIPT, '--database-url', databaseUrl, '--source', 'customers'], {
+async function runImportProcess(databaseUrl: string, timeoutMs: number, cpuProfDir?: string): Promise<ImportOutcome> {
+  const profileArgs = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [];
+  const child = spawn(process.execPath, ['--import', 'tsx', ...profileArgs, IMPORT_SCRIPT, '--database-url', databaseUrl, '--source', 'customers'], {
     env: { ...process.env, [PASSWORD_ENV]: MARIADB.password },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -137,7 +141,14 @@ export const importMariadb: Benchmark = {
         process.env[PASSWORD_ENV] = MARIADB.password;
         await applyConfigText(db.pool, shopConfig(shop.database));
         // Bounded: at scale 1 an import slower than 5 minutes is reported as a lower bound.
-        const outcome = await runImportProcess(db.url, Math.round((60 + 240 * ctx.scale) * 1000));
+        const importStartedAt = Date.now();
+        const outcome = await runImportProcess(db.url, Math.round((60 + 240 * ctx.scale) * 1000), ctx.evidenceDir);
+        const profile = ctx.evidenceDir ? await newestCpuProfile(ctx.evidenceDir, importStartedAt) : undefined;
+        const profileSummary = profile ? await summariseCpuProfile(profile) : undefined;
+        if (profileSummary) {
+          await saveEvidence(ctx, 'import-cpu-profile.txt', `${profile}\n${profileSummary}\n`);
+          ctx.note(`import-mariadb: import process CPU profile:\n${profileSummary}`);
+        }
         if (outcome.timedOut) {
           const { rows } = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM roster_core.profiles');
           outcome.profiles = rows[0].n;
@@ -147,7 +158,10 @@ export const importMariadb: Benchmark = {
           ctx.note(`import-mariadb: import failed or incomplete: ${JSON.stringify(outcome.runs)}`);
         }
         const copyS = copy.ms / 1000;
-        const details = { customers, timedOut: outcome.timedOut ?? false, importRunMs: outcome.importRunMs, purchases: shop.purchases, profiles: outcome.profiles, failed: outcome.failed, runs: outcome.runs, rawCopyRows: copy.rows };
+        const details = { customers, timedOut: outcome.timedOut ?? false, importRunMs: outcome.importRunMs, purchases: shop.purchases, profiles: outcome.profiles, failed: outcome.failed, runs: outcome.runs, rawCopyRows: copy.rows, cpuProfileSummary: profileSummary, statements: outcome.statements };
+        if (outcome.statements) {
+          ctx.note(`import-mariadb: time waiting per statement:\n${outcome.statements.map((s) => `${String(s.totalMs).padStart(8)} ms ${String(s.calls).padStart(6)}x  ${s.statement}`).join('\n')}`);
+        }
 
         return [
           judge('import-mariadb', `import mariadb ${customers.toLocaleString('en-US')} rows${outcome.timedOut ? ' (stopped, >=)' : ''}`, { figure: outcome.durationMs / 1000, unit: 's' }, { op: '<', value: 30 * ctx.scale }, {

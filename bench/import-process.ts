@@ -6,10 +6,12 @@ import { runOnce } from '../cli/run.js';
 import { closeConnectors } from '../connectors/index.js';
 import { loadConfig } from '../lib/config.js';
 import { createPool } from '../lib/db.js';
+import { startQueryTimer } from './lib/query-timer.js';
 import { sampleRss } from './lib/timing.js';
 
 const options = new Command().requiredOption('--database-url <url>').requiredOption('--source <key>').parse().opts<{ databaseUrl: string; source: string }>();
 
+const queryTimer = startQueryTimer();
 const log = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'silent' });
 const pool = createPool(options.databaseUrl);
 const rss = sampleRss(100);
@@ -32,6 +34,8 @@ try {
       peakRssMb,
       maxRssMb: process.resourceUsage().maxRSS / 1024,
       profiles: outcome.profiles,
+      // Wall time waiting per statement shape (pg-boss included), largest first.
+      statements: queryTimer.top(12),
       failed: outcome.failed,
       runs: outcome.runs.map((run) => ({ kind: run.kind, status: run.status, counts: run.counts, errorCode: run.errorCode, errorMessage: run.errorMessage })),
     })}\n`,

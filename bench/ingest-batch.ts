@@ -3,7 +3,7 @@
 import { scaled, type Benchmark } from './lib/context.js';
 import { withBenchDatabase } from './lib/database.js';
 import { basicAuth, runLoad } from './lib/http-load.js';
-import { countEvents, measurePlainInsertCeiling, messageIdPrefix, prepareIngestion, trackEventJson } from './lib/ingest-setup.js';
+import { countEvents, explainEventInsert, measurePlainInsertCeiling, messageIdPrefix, prepareIngestion, trackEventJson } from './lib/ingest-setup.js';
 import { judge, type BarResult } from './lib/result.js';
 import { newestCpuProfile, summariseCpuProfile } from './lib/cpu-profile.js';
 import { saveEvidence } from './lib/evidence.js';
@@ -42,6 +42,12 @@ export const ingestBatch: Benchmark = {
           makeBody,
         });
         const stored = await countEvents(db.pool);
+        if (ctx.evidenceDir) {
+          // With the events of the run in place, as a writer flush would meet them.
+          const plan = await explainEventInsert(db.pool, 500);
+          await saveEvidence(ctx, 'ingest-insert-explain.txt', plan);
+          ctx.note(`ingest-batch: plan of one 500-event flush:\n${plan}`);
+        }
         ctx.note(`ingest-batch: ${load.ok} ok and ${load.failed} failed requests in ${load.durationS} s, ${stored} events stored, p50 ${load.latencyP50Ms} ms, p99 ${load.latencyP99Ms} ms`);
 
         results = [

@@ -3,9 +3,11 @@
 import { randomBytes } from 'node:crypto';
 import type { Pool } from '../../lib/db.js';
 import { maintainEventPartitions } from '../../jobs/event-maintenance.js';
+import { insertEvents, type EventRow } from '../../sql/event-queries.js';
 import { createWriteKey } from '../../sql/write-keys.js';
 import type { BenchContext } from './context.js';
 import type { BenchDatabase } from './database.js';
+import { explainProductQueries } from './explain.js';
 import { startServerChild, type ServerChild } from './server-child.js';
 
 export async function prepareIngestion(ctx: BenchContext, db: BenchDatabase, options: { pump?: boolean } = {}): Promise<{ server: ServerChild; writeKey: string }> {
@@ -78,4 +80,28 @@ export async function measurePlainInsertCeiling(pool: Pool, options: { durationS
 /** One Segment track event as JSON text. */
 export function trackEventJson(messageId: string, n: number): string {
   return `{"type":"track","userId":"u${n % 10_000}","event":"Order Completed","messageId":"${messageId}","properties":{"total":${n % 500},"sku":"A-${n % 97}"}}`;
+}
+
+/** EXPLAIN ANALYZE of the event writer's statement for `count` new events (rolled back). */
+export async function explainEventInsert(pool: Pool, count: number): Promise<string> {
+  const now = new Date().toISOString();
+  const prefix = messageIdPrefix();
+  const rows: EventRow[] = Array.from({ length: count }, (_, i) => ({
+    message_id: `${prefix}-explain-${i}`,
+    type: 'track',
+    event: 'Order Completed',
+    user_id: `u${i}`,
+    anonymous_id: null,
+    previous_id: null,
+    group_id: null,
+    properties: { total: i % 500, sku: `A-${i % 97}` },
+    traits: {},
+    context: {},
+    write_key_id: null,
+    occurred_at: now,
+    received_at: now,
+  }));
+  const plans = await explainProductQueries(pool, /WITH input AS/, (client) => insertEvents(client, JSON.stringify(rows)));
+
+  return plans.join('\n\n');
 }
