@@ -35,6 +35,13 @@ export interface WriteValuesResult {
   conflicts: number;
 }
 
+/** A unique value a profile now holds (null: none), which replaces its earlier ones. */
+interface IdentityRelease {
+  propertyId: number;
+  profileId: number;
+  value: string | null;
+}
+
 interface InvalidValue {
   profileId: number;
   propertyId: number;
@@ -99,10 +106,10 @@ async function claimUniqueValues(
   db: Queryable,
   rows: Array<{ row: ProfileValuesRow; typed: Map<string, Typed> }>,
   properties: Map<string, PropertyDef>,
-): Promise<IdentityConflict[]> {
+): Promise<{ conflicts: IdentityConflict[]; releases: IdentityRelease[] }> {
   const uniques = [...properties.values()].filter((p) => p.isUnique);
   if (uniques.length === 0) {
-    return [];
+    return { conflicts: [], releases: [] };
   }
   const keys: IdentityKey[] = [];
   for (const { typed } of rows) {
@@ -116,7 +123,7 @@ async function claimUniqueValues(
   const owners = await findIdentityOwners(db, keys);
   const conflicts: IdentityConflict[] = [];
   const claims: Array<IdentityKey & { profileId: number }> = [];
-  const releases: Array<{ propertyId: number; profileId: number; value: string | null }> = [];
+  const releases: IdentityRelease[] = [];
   for (const { row, typed } of rows) {
     for (const property of uniques) {
       const value = typed.get(property.key);
@@ -148,10 +155,9 @@ async function claimUniqueValues(
       releases.push({ propertyId: property.id, profileId: row.profileId, value: text });
     }
   }
-  await releaseOldIdentities(db, releases);
   await insertIdentities(db, claims);
 
-  return conflicts;
+  return { conflicts, releases };
 }
 
 function timesEntry(key: string): string {
@@ -239,7 +245,7 @@ export async function writeProfileValues(db: Queryable, context: WriteValuesCont
   const { properties } = context;
   const invalid: InvalidValue[] = [];
   const coerced = rows.map((row) => ({ row, typed: coerceRow(row, properties, invalid) }));
-  const conflicts = await claimUniqueValues(db, coerced, properties);
+  const { conflicts, releases } = await claimUniqueValues(db, coerced, properties);
 
   // Later rows for the same profile win; rows are grouped by their key set so a missing key
   // never overwrites a stored value with null.
@@ -273,6 +279,13 @@ export async function writeProfileValues(db: Queryable, context: WriteValuesCont
       changedKeys.set(id, keys);
     }
   }
+  // A unique value that did not change still identifies its profile; only changed ones let go
+  // of the profile's earlier value (most writes, e.g. hydration, change no unique value).
+  const keyOfProperty = new Map([...properties.values()].map((def) => [def.id, def.key]));
+  await releaseOldIdentities(
+    db,
+    releases.filter((release) => changedKeys.get(release.profileId)?.has(keyOfProperty.get(release.propertyId) ?? '')),
+  );
   await clearInvalidValues(db, cleared);
   await recordInvalidValues(db, context.sourceId, invalid);
   await insertIdentityConflicts(db, context, conflicts);

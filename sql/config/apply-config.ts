@@ -181,16 +181,6 @@ function writeKeyRow(writeKey: WriteKeyConfig): Row {
   return { origin: 'config', keyHash: writeKey.keyHash, keyPrefix: writeKey.keyPrefix, isRevoked: false };
 }
 
-/** The name of the btree index on a property's column, kept within Postgres' 63 bytes. */
-export function profileIndexName(columnName: string): string {
-  const name = `profiles_${columnName}_idx`;
-  if (name.length <= MAX_IDENTIFIER_LENGTH) {
-    return name;
-  }
-  const hash = createHash('sha256').update(columnName).digest('hex').slice(0, 8);
-
-  return `profiles_${columnName.slice(0, MAX_IDENTIFIER_LENGTH - 23)}_${hash}_idx`;
-}
 
 interface Changes {
   apps: Diff<AppConfig>;
@@ -370,11 +360,9 @@ async function writeSources(client: PoolClient, changes: Diff<SourceConfig>, sto
 
 async function addPropertyColumn(client: PoolClient, property: PropertyConfig): Promise<void> {
   const column = quoteIdent(property.key);
+  // No index per property: group rules are evaluated by one scan or by profile id, and every
+  // index would be written on each value change (and keep updates from being HOT).
   await client.query(`ALTER TABLE roster_core.profiles ADD COLUMN ${column} ${pgColumnType(property.type as PropertyType, property.list)}`);
-  // Lists are matched with array operators, which a btree index does not serve.
-  if (!property.list) {
-    await client.query(`CREATE INDEX ${quoteIdent(profileIndexName(property.key))} ON roster_core.profiles (${column})`);
-  }
 }
 
 async function writeProperties(client: PoolClient, changes: Changes, stored: StoredConfig): Promise<void> {
