@@ -17,40 +17,52 @@ export interface ExportCandidate {
  * successful export, never the last attempt.
  */
 export async function findExportCandidates(db: Queryable, destinationId: number, configHash: string): Promise<ExportCandidate[]> {
+  // Candidate ids first, in one pass over the followed groups' member ids and the rows the
+  // destination holds (a full join gives joins, removals and changes together), comparing
+  // revisions by primary key; group keys are aggregated only for those candidates, not for
+  // every member.
   const { rows } = await db.query<ExportCandidate>(
-    `WITH desired AS (
-       SELECT m.profile_id, array_agg(g.key ORDER BY g.key) AS group_keys
+    `WITH followed AS (
+       SELECT dg.group_id, g.key
        FROM roster_core.destination_groups AS dg
-       JOIN roster_core.group_memberships AS m ON m.group_id = dg.group_id
        JOIN roster_core.groups AS g ON g.id = dg.group_id
        WHERE dg.destination_id = $1
-       GROUP BY m.profile_id
+     ),
+     members AS (
+       SELECT DISTINCT m.profile_id
+       FROM roster_core.group_memberships AS m
+       WHERE m.group_id IN (SELECT f.group_id FROM followed AS f)
+     ),
+     held AS (
+       SELECT s.profile_id, s.revision, s.config_hash
+       FROM roster_core.export_state AS s
+       WHERE s.destination_id = $1
+         AND NOT s.is_removed
+     ),
+     candidates AS (
+       SELECT coalesce(mem.profile_id, h.profile_id) AS profile_id
+       FROM members AS mem
+       FULL JOIN held AS h ON h.profile_id = mem.profile_id
+       LEFT JOIN roster_core.profiles AS p ON p.id = h.profile_id AND mem.profile_id IS NOT NULL
+       WHERE h.profile_id IS NULL
+          OR mem.profile_id IS NULL
+          OR p.revision > h.revision
+          OR h.config_hash <> $2
      )
      SELECT
-       d.profile_id AS "profileId",
-       p.revision,
-       d.group_keys AS "groupKeys",
+       c.profile_id AS "profileId",
+       COALESCE(p.revision, s.revision) AS revision,
+       COALESCE(k.group_keys, '{}'::text[]) AS "groupKeys",
        (s.profile_id IS NOT NULL AND NOT s.is_removed) AS "isExported",
        s.payload_hash AS "lastHash"
-     FROM desired AS d
-     JOIN roster_core.profiles AS p ON p.id = d.profile_id
-     LEFT JOIN roster_core.export_state AS s ON s.destination_id = $1 AND s.profile_id = d.profile_id
-     WHERE s.profile_id IS NULL
-        OR s.is_removed
-        OR p.revision > s.revision
-        OR s.config_hash <> $2
-     UNION ALL
-     SELECT
-       s.profile_id,
-       COALESCE(p.revision, s.revision),
-       '{}'::text[],
-       true,
-       s.payload_hash
-     FROM roster_core.export_state AS s
-     LEFT JOIN roster_core.profiles AS p ON p.id = s.profile_id
-     WHERE s.destination_id = $1
-       AND NOT s.is_removed
-       AND NOT EXISTS (SELECT 1 FROM desired AS d WHERE d.profile_id = s.profile_id)
+     FROM candidates AS c
+     LEFT JOIN roster_core.profiles AS p ON p.id = c.profile_id
+     LEFT JOIN roster_core.export_state AS s ON s.destination_id = $1 AND s.profile_id = c.profile_id
+     LEFT JOIN LATERAL (
+       SELECT array_agg(f.key ORDER BY f.key) AS group_keys
+       FROM followed AS f
+       JOIN roster_core.group_memberships AS m ON m.group_id = f.group_id AND m.profile_id = c.profile_id
+     ) AS k ON true
      ORDER BY 1`,
     [destinationId, configHash],
   );

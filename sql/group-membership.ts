@@ -245,27 +245,37 @@ export async function updateMembershipsForProfiles(
     }
     // compiled_sql is renderInline output: literals are quoted, identifiers come from properties.
     const { rows } = await client.query<{ profile_id: number; action: string }>(
+      // Every part starts from the changed ids (unnest) and reads by primary key: OFFSET 0 keeps
+      // each lookup a per-id index probe, so the planner never walks a rule's index, the whole
+      // group or the whole table and filters on the ids.
       `WITH matching AS (
-  SELECT p.id
-  FROM roster_core.profiles AS p
-  WHERE p.id = ANY($1::bigint[])
-    AND (${group.compiledSql})
+  SELECT c.id
+  FROM unnest($1::bigint[]) AS c(id)
+  CROSS JOIN LATERAL (
+    SELECT 1 FROM roster_core.profiles AS p WHERE p.id = c.id AND (${group.compiledSql}) OFFSET 0
+  ) AS x
+),
+current AS (
+  SELECT c.id
+  FROM unnest($1::bigint[]) AS c(id)
+  CROSS JOIN LATERAL (
+    SELECT 1 FROM roster_core.group_memberships AS m WHERE m.group_id = $2 AND m.profile_id = c.id OFFSET 0
+  ) AS x
 ),
 entered AS (
   INSERT INTO roster_core.group_memberships (group_id, profile_id)
   SELECT $2, t.id
   FROM matching AS t
-  WHERE NOT EXISTS (
-    SELECT 1 FROM roster_core.group_memberships AS m WHERE m.group_id = $2 AND m.profile_id = t.id
-  )
+  WHERE NOT EXISTS (SELECT 1 FROM current AS cu WHERE cu.id = t.id)
   ON CONFLICT ON CONSTRAINT group_memberships_pkey DO NOTHING
   RETURNING profile_id
 ),
 exited AS (
   DELETE FROM roster_core.group_memberships AS m
+  USING current AS cu
   WHERE m.group_id = $2
-    AND m.profile_id = ANY($1::bigint[])
-    AND NOT EXISTS (SELECT 1 FROM matching AS t WHERE t.id = m.profile_id)
+    AND m.profile_id = cu.id
+    AND NOT EXISTS (SELECT 1 FROM matching AS t WHERE t.id = cu.id)
   RETURNING m.profile_id
 )${historyTail('$2::bigint', '$3::text')}`,
       [targets, group.id, reason],
