@@ -103,15 +103,13 @@ describe('incremental evaluation by changed property', () => {
     ]);
   });
 
-  it('re-evaluates 1,000 changed profiles by changed property quickly', async () => {
+  it('re-evaluates 1,000 changed profiles against the groups of the changed property', async () => {
     const ids = await insertProfiles(db.pool, Array.from({ length: 1000 }, (_, i) => ({ age: i % 90, country: i % 2 ? 'Canada' : 'Peru' })));
     const changedKeys = new Map(ids.map((id) => [id, new Set(['age'])]));
-    const startedAt = performance.now();
+    // Speed is measured in bench/ (group-incremental), not here.
     await updateMembershipsForProfiles(db.pool, ids, 'data_change', { changedKeys });
-    const durationMs = performance.now() - startedAt;
 
     expect((await memberIds(db.pool, adults.id)).length).toBe(ids.filter((_, i) => i % 90 >= 18).length);
     expect(await memberIds(db.pool, canadians.id)).toEqual([]);
-    expect(durationMs).toBeLessThan(1000);
   });
 });

@@ -240,7 +240,7 @@ describe('group membership', () => {
     await expect(syncGroupView(db.pool, group)).rejects.toMatchObject({ code: 'CDP_GROUP_KEY_TOO_LONG' });
   });
 
-  it('re-evaluates 1,000 changed profiles in three groups quickly', async () => {
+  it('re-evaluates 1,000 changed profiles in three groups to match their live views', async () => {
     await createGroup(db.pool, { key: 'adults', rule: ADULTS }, properties);
     await createGroup(db.pool, { key: 'canadians', rule: { '==': [{ var: 'country' }, 'Canada'] } }, properties);
     await createGroup(db.pool, { key: 'recent', rule: { '>': [{ var: 'seen' }, { ago: [30, 'days'] }] } }, properties);
@@ -254,12 +254,17 @@ describe('group membership', () => {
     await updateMembershipsForProfiles(db.pool, ids, 'data_change');
     await db.pool.query('UPDATE roster_core.profiles SET age = 90 - age WHERE id = ANY($1::bigint[])', [ids]);
 
-    const started = performance.now();
     const result = await updateMembershipsForProfiles(db.pool, ids, 'data_change');
-    const durationMs = performance.now() - started;
 
+    // Speed is measured in bench/ (group-incremental); here the result must equal the rules.
     expect(result.entered + result.exited).toBeGreaterThan(0);
-    // The target is 50 ms; the bound leaves room for a loaded CI machine.
-    expect(durationMs).toBeLessThan(500);
+    const groups = await db.pool.query<{ id: number; key: string; compiledSql: string }>(
+      `SELECT id, key, compiled_sql AS "compiledSql" FROM roster_core.groups WHERE key IN ('adults', 'canadians', 'recent')`,
+    );
+    for (const group of groups.rows) {
+      const expected = await db.pool.query(`SELECT p.id FROM roster_core.profiles AS p WHERE p.id = ANY($1::bigint[]) AND (${group.compiledSql}) ORDER BY p.id`, [ids]);
+      const actual = await db.pool.query('SELECT profile_id AS id FROM roster_core.group_memberships WHERE group_id = $1 AND profile_id = ANY($2::bigint[]) ORDER BY profile_id', [group.id, ids]);
+      expect(actual.rows, group.key).toEqual(expected.rows);
+    }
   });
 });
