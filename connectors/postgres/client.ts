@@ -151,49 +151,61 @@ export function mapPostgresError(err: unknown, config: PostgresConfig): unknown 
   return err;
 }
 
+/**
+ * A connection in an explicit read-only transaction. Every source statement runs in one: the
+ * session default alone could be switched off by one statement (set_config) for every later
+ * statement on the connection, and the extended protocol refuses several statements in one
+ * text, so a `COMMIT; DELETE ...` cannot leave the transaction either.
+ */
+async function beginReadOnly(pool: pg.Pool, config: PostgresConfig): Promise<pg.PoolClient> {
+  let client: pg.PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (err) {
+    throw mapPostgresError(err, config);
+  }
+  try {
+    await client.query('BEGIN READ ONLY');
+  } catch (err) {
+    client.release(true);
+    throw mapPostgresError(err, config);
+  }
+
+  return client;
+}
+
+/** Rolls back what was not committed and returns the connection to the pool. */
+async function endReadOnly(client: pg.PoolClient, committed: boolean): Promise<void> {
+  if (!committed) {
+    await client.query('ROLLBACK').catch(() => {});
+  }
+  client.release();
+}
+
 /** The SQL-source driver over a pg pool. */
 export function createPostgresDriver(pool: pg.Pool, config: PostgresConfig): SqlDriver {
   return {
     async query(sql, params) {
-      let client: pg.PoolClient;
+      const client = await beginReadOnly(pool, config);
+      let committed = false;
       try {
-        client = await pool.connect();
-      } catch (err) {
-        throw mapPostgresError(err, config);
-      }
-      // An explicit read-only transaction per statement: the session default alone could be
-      // switched off by one statement (set_config) for every later statement on the
-      // connection. The extended protocol refuses several statements in one text, so a
-      // `COMMIT; DELETE ...` cannot leave the transaction either.
-      let done = false;
-      try {
-        await client.query('BEGIN READ ONLY');
         const { rows } = await client.query({ text: sql, values: params, queryMode: 'extended' } as pg.QueryConfig);
         await client.query('COMMIT');
-        done = true;
+        committed = true;
 
         return rows as SqlRow[];
       } catch (err) {
         throw mapPostgresError(err, config);
       } finally {
-        if (!done) {
-          await client.query('ROLLBACK').catch(() => {});
-        }
-        client.release();
+        await endReadOnly(client, committed);
       }
     },
     async *stream(sql, batchSize, signal) {
       // A server-side cursor streams a full read without holding the table in memory; it
       // needs a transaction on one dedicated connection.
-      let client: pg.PoolClient;
+      const client = await beginReadOnly(pool, config);
+      let committed = false;
       try {
-        client = await pool.connect();
-      } catch (err) {
-        throw mapPostgresError(err, config);
-      }
-      let done = false;
-      try {
-        await client.query('BEGIN READ ONLY');
         await client.query({ text: `DECLARE roster_read NO SCROLL CURSOR FOR ${sql}`, queryMode: 'extended' } as pg.QueryConfig);
         for (;;) {
           signal.throwIfAborted();
@@ -206,14 +218,11 @@ export function createPostgresDriver(pool: pg.Pool, config: PostgresConfig): Sql
           }
         }
         await client.query('COMMIT');
-        done = true;
+        committed = true;
       } catch (err) {
         throw mapPostgresError(err, config);
       } finally {
-        if (!done) {
-          await client.query('ROLLBACK').catch(() => {});
-        }
-        client.release();
+        await endReadOnly(client, committed);
       }
     },
     quoteIdent: (name) => pg.escapeIdentifier(name),
