@@ -1,4 +1,6 @@
-// Shared setup for the group tests: typed property columns, profiles and groups.
+// Shared setup for the group tests: typed property columns, profiles, groups and rule errors.
+import { expect } from 'vitest';
+import { ConfigError } from '../../lib/errors.js';
 import { quoteIdent, type Queryable } from '../../lib/db.js';
 import { loadPropertyDefs } from '../../sql/property-queries.js';
 import { pgColumnType, type PropertyDef, type PropertyType } from '../../sql/property-types.js';
@@ -79,4 +81,17 @@ export async function memberIds(db: Queryable, groupId: number): Promise<number[
   );
 
   return rows.map((row) => row.profile_id);
+}
+
+/** Asserts that compiling throws a ConfigError with this code, naming the group and rule path. */
+export function expectRuleError(compile: () => unknown, code: string, details: { group: string; path: string }): void {
+  let error: unknown;
+  try {
+    compile();
+  } catch (err) {
+    error = err;
+  }
+  expect(error).toBeInstanceOf(ConfigError);
+  expect((error as ConfigError).code).toBe(code);
+  expect((error as ConfigError).details).toEqual(details);
 }

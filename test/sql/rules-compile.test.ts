@@ -5,7 +5,7 @@ import type { PropertyDef } from '../../sql/property-types.js';
 import { compileRule } from '../../sql/rules/compile-rule.js';
 import { renderInline } from '../../sql/rules/render-inline.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { defineProperties, insertProfiles } from './group-fixtures.js';
+import { defineProperties, expectRuleError, insertProfiles } from './group-fixtures.js';
 
 const DAY_MS = 86_400_000;
 
@@ -149,15 +149,7 @@ describe('compileRule', () => {
     ['text search in a boolean', { in: [true, { var: 'vip' }] }, 'CDP_RULE_TYPE_MISMATCH', 'in'],
     ['a bare var of an unknown property', { var: 'ghost' }, 'CDP_RULE_UNKNOWN_PROPERTY', 'var'],
   ])('rejects %s', (_name, rule, code, path) => {
-    let error: unknown;
-    try {
-      compileRule('my_group', rule, properties);
-    } catch (err) {
-      error = err;
-    }
-    expect(error).toBeInstanceOf(ConfigError);
-    expect((error as ConfigError).code).toBe(code);
-    expect((error as ConfigError).details).toEqual({ group: 'my_group', path });
+    expectRuleError(() => compileRule('my_group', rule, properties), code, { group: 'my_group', path });
   });
 
   it('rejects rules nested beyond the depth limit', () => {

@@ -7,7 +7,7 @@ import { compileRule } from '../../sql/rules/compile-rule.js';
 import { evaluateReference, type ReferenceEvent } from '../../sql/rules/reference.js';
 import { renderInline } from '../../sql/rules/render-inline.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { createGroup, defineProperties, insertProfiles } from './group-fixtures.js';
+import { createGroup, defineProperties, expectRuleError, insertProfiles } from './group-fixtures.js';
 
 const NOW = new Date('2025-03-31T12:00:00Z');
 const DAY_MS = 86_400_000;
@@ -235,15 +235,7 @@ describe('rule operators', () => {
     ['in_group of its own group', { or: [false, { in_group: 'my_group' }] }, 'CDP_RULE_GROUP_CYCLE', 'or[1].in_group'],
     ['a condition where a value belongs', { '==': [{ var: 'age' }, { contains: [1, 2] }] }, 'CDP_RULE_MALFORMED', '==[1]'],
   ])('rejects %s', (_name, rule, code, path) => {
-    let error: unknown;
-    try {
-      compileRule('my_group', rule, properties);
-    } catch (err) {
-      error = err;
-    }
-    expect(error).toBeInstanceOf(ConfigError);
-    expect((error as ConfigError).code).toBe(code);
-    expect((error as ConfigError).details).toEqual({ group: 'my_group', path });
+    expectRuleError(() => compileRule('my_group', rule, properties), code, { group: 'my_group', path });
   });
 
   it('rejects an unknown group when the defined groups are given', () => {
