@@ -18,7 +18,8 @@ import {
 import { loadDestinations, type DestinationRow } from '../sql/object-queries.js';
 import { loadPropertyDefs } from '../sql/property-queries.js';
 import { addRunCounts, finishRun, loadRun, markRunRunning } from '../sql/run-queries.js';
-import { appConfig, connectorContext } from './connector-context.js';
+import { resolveAppConfig } from '../sql/app-config.js';
+import { connectorContext } from './connector-context.js';
 import { withRunLease } from './run-lease.js';
 import type { JobDeps } from './index.js';
 
@@ -63,7 +64,7 @@ async function sendChunk(deps: JobDeps, destination: DestinationRow, runId: numb
   let batchError: unknown;
   try {
     const result = await connector.destination!.write(connectorContext(deps.log, destination.app), {
-      config: appConfig(destination.app),
+      config: resolveAppConfig(destination.app),
       options: destination.options,
       fields,
       records: chunk.map((entry) => entry.record),

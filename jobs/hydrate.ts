@@ -8,8 +8,9 @@ import { updateMembershipsForProfiles } from '../sql/group-membership.js';
 import { loadPropertyFetches, loadSources, type PropertyFetchRow, type SourceRow } from '../sql/object-queries.js';
 import { writeProfileValues, type ProfileValuesRow } from '../sql/profile-values.js';
 import { loadPropertyDefs } from '../sql/property-queries.js';
-import { appConfig, connectorContext } from './connector-context.js';
-import { requestExportRun, requestOutboundDelivery, type JobDeps } from './index.js';
+import { resolveAppConfig } from '../sql/app-config.js';
+import { connectorContext } from './connector-context.js';
+import { requestExportRunsForAll, requestOutboundDelivery, type JobDeps } from './index.js';
 
 export interface HydrationResult {
   profiles: number;
@@ -69,7 +70,7 @@ async function hydrateBatch(deps: JobDeps, client: PoolClient, queued: Map<numbe
     const { incremental: _incremental, identity, createsProfiles: _creates, ...stream } = source.options;
     try {
       const result = await connector.source!.fetchProperties(connectorContext(deps.log, source.app), {
-        config: appConfig(source.app),
+        config: resolveAppConfig(source.app),
         stream,
         match: identity,
         profiles,
@@ -138,10 +139,7 @@ export async function runHydration(deps: JobDeps): Promise<HydrationResult> {
     await requestOutboundDelivery(deps.queue);
   }
   if (result.profiles > 0) {
-    const { rows } = await deps.pool.query<{ id: number }>('SELECT id FROM roster_core.destinations ORDER BY id');
-    for (const { id } of rows) {
-      await requestExportRun(deps.pool, deps.queue, id, 'profiles_changed');
-    }
+    await requestExportRunsForAll(deps.pool, deps.queue, 'profiles_changed');
     deps.log.info({ ...result, durationMs: Date.now() - startedAt }, 'hydration finished');
   }
 

@@ -9,7 +9,8 @@ import { loadPropertyDefs } from '../sql/property-queries.js';
 import type { PropertyDef } from '../sql/property-types.js';
 import { resolveProfiles, type IncomingRecord } from '../sql/resolve-profiles.js';
 import { addRunCounts, finishRun, loadRun, markRunRunning } from '../sql/run-queries.js';
-import { appConfig, connectorContext } from './connector-context.js';
+import { resolveAppConfig } from '../sql/app-config.js';
+import { connectorContext } from './connector-context.js';
 import { withRunLease } from './run-lease.js';
 import { requestHydration, type JobDeps } from './index.js';
 
@@ -136,7 +137,7 @@ async function runImportLeased(deps: JobDeps, runId: number): Promise<void> {
     const batchSize = deps.config.importBatchSize;
     let pending: Array<Record<string, unknown>> = [];
     const messages = connector.source!.read(connectorContext(log, plan.source.app), {
-      config: appConfig(plan.source.app),
+      config: resolveAppConfig(plan.source.app),
       stream,
       state: incremental ? plan.source.cursor : null,
       batchSize,

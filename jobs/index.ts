@@ -122,6 +122,14 @@ export async function requestExportRun(db: Queryable, queue: JobQueue, destinati
   return run.id;
 }
 
+/** Asks every destination for an export run; each diff finds out whether it has anything to send. */
+export async function requestExportRunsForAll(db: Queryable, queue: JobQueue, trigger: string): Promise<void> {
+  const { rows } = await db.query<{ id: number }>('SELECT id FROM roster_core.destinations ORDER BY id');
+  for (const { id } of rows) {
+    await requestExportRun(db, queue, id, trigger);
+  }
+}
+
 export async function requestHydration(queue: JobQueue): Promise<void> {
   await queue.send(QUEUES.hydrate, {});
 }

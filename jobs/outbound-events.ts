@@ -12,7 +12,8 @@ import {
   type OutboundOutcome,
 } from '../sql/outbound-event-queries.js';
 import { loadPropertyDefs } from '../sql/property-queries.js';
-import { appConfig, connectorContext } from './connector-context.js';
+import { resolveAppConfig } from '../sql/app-config.js';
+import { connectorContext } from './connector-context.js';
 import type { JobDeps } from './index.js';
 
 /** After this many attempts an event that still could not be delivered is settled as failed. */
@@ -174,7 +175,7 @@ async function sendBatch(ctx: BatchContext, rows: ClaimedOutboundEvent[]): Promi
   try {
     result = await callWithTimeout(destination.id, { timeoutMs: ctx.timeoutMs, signal: ctx.signal }, (signal) =>
       ctx.connector!.destination!.sendEvents!(connectorContext(deps.log, destination.app, signal), {
-        config: appConfig(destination.app),
+        config: resolveAppConfig(destination.app),
         options: destination.options,
         events,
       }),

@@ -4,7 +4,7 @@ import { queueWindowedEventProfiles } from '../sql/event-property-queries.js';
 import { recomputeTimeRelativeGroups } from '../sql/group-membership.js';
 import { abandonStaleRuns } from '../sql/run-queries.js';
 import { maintainEventPartitions } from './event-maintenance.js';
-import { requestExportRun, requestHydration, requestImportRun, type JobDeps } from './index.js';
+import { requestExportRun, requestExportRunsForAll, requestHydration, requestImportRun, type JobDeps } from './index.js';
 
 /** A run silent for this long is considered dead (its worker was killed). */
 export const STALE_RUN_MS = 10 * 60 * 1000;
@@ -111,8 +111,7 @@ export async function tick(
   if (options.refreshTimeRelative) {
     const groups = await withTransaction(deps.pool, (client) => recomputeTimeRelativeGroups(client));
     if (groups.some((group) => group.entered + group.exited > 0)) {
-      const { rows } = await deps.pool.query<{ id: number }>('SELECT id FROM roster_core.destinations ORDER BY id');
-      for (const { id } of rows) await requestExportRun(deps.pool, deps.queue, id, 'time_passing');
+      await requestExportRunsForAll(deps.pool, deps.queue, 'time_passing');
     }
   }
 

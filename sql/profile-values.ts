@@ -294,13 +294,6 @@ export async function writeProfileValues(db: Queryable, context: WriteValuesCont
 }
 
 /**
- * Marks profiles for a refresh of every property from every source. `changedKeys` may say
- * which property keys of a profile changed before it was queued (writeProfileValues reports
- * them), so hydration re-evaluates only the groups that read them. A profile left out of it
- * is re-evaluated against every group: leave out new and merged profiles, whose memberships
- * may change through keys that never changed (a rule true for missing values).
- */
-/**
  * What changed for each touched profile, as `queueHydration` takes it: the written keys (an
  * empty set when nothing changed), and "unknown" for new or merged profiles, whose every group
  * must be evaluated (a rule such as "email does not exist" holds for a brand-new profile).
@@ -315,6 +308,13 @@ export function changedKeysForQueue(touched: number[], written: WriteValuesResul
   return keys;
 }
 
+/**
+ * Marks profiles for a refresh of every property from every source. `changedKeys` may say
+ * which property keys of a profile changed before it was queued (writeProfileValues reports
+ * them), so hydration re-evaluates only the groups that read them. A profile left out of it
+ * is re-evaluated against every group: leave out new and merged profiles, whose memberships
+ * may change through keys that never changed (a rule true for missing values).
+ */
 export async function queueHydration(db: Queryable, profileIds: number[], changedKeys?: Map<number, Set<string>>): Promise<void> {
   if (profileIds.length === 0) {
     return;

@@ -1,3 +1,4 @@
+import { TransientError } from '../lib/errors.js';
 import type { Queryable } from '../lib/db.js';
 
 export type RunKind = 'import' | 'export';
@@ -35,24 +36,29 @@ export async function createRun(
   options: { kind: RunKind; objectId: number; trigger: string },
 ): Promise<{ run: RunRow; isNew: boolean }> {
   const column = options.kind === 'import' ? 'source_id' : 'destination_id';
-  const inserted = await db.query<RunRow>(
-    `INSERT INTO roster_core.runs (kind, ${column}, trigger)
-     VALUES ($1, $2, $3)
-     ON CONFLICT DO NOTHING
-     RETURNING ${RUN_COLUMNS}`,
-    [options.kind, options.objectId, options.trigger],
-  );
-  if (inserted.rows[0]) {
-    return { run: inserted.rows[0], isNew: true };
+  // The unfinished run that blocked the insert may finish before it is read: then insert again.
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    const inserted = await db.query<RunRow>(
+      `INSERT INTO roster_core.runs (kind, ${column}, trigger)
+       VALUES ($1, $2, $3)
+       ON CONFLICT DO NOTHING
+       RETURNING ${RUN_COLUMNS}`,
+      [options.kind, options.objectId, options.trigger],
+    );
+    if (inserted.rows[0]) {
+      return { run: inserted.rows[0], isNew: true };
+    }
+    const existing = await db.query<RunRow>(
+      `SELECT ${RUN_COLUMNS}
+       FROM roster_core.runs
+       WHERE ${column} = $1 AND status IN ('queued', 'running')`,
+      [options.objectId],
+    );
+    if (existing.rows[0]) {
+      return { run: existing.rows[0], isNew: false };
+    }
   }
-  const existing = await db.query<RunRow>(
-    `SELECT ${RUN_COLUMNS}
-     FROM roster_core.runs
-     WHERE ${column} = $1 AND status IN ('queued', 'running')`,
-    [options.objectId],
-  );
-
-  return { run: existing.rows[0], isNew: false };
+  throw new TransientError('CDP_RUN_BUSY', `Could not create an ${options.kind} run for object ${options.objectId}: runs keep starting and finishing`);
 }
 
 export async function loadRun(db: Queryable, runId: number): Promise<RunRow | undefined> {
@@ -117,29 +123,30 @@ export async function releaseRunLease(client: Queryable, runId: number): Promise
 
 /**
  * Fails runs nobody works on any more, so the next run can resume from the cursor: a running
- * run whose lease is gone (its process died) at once, and any unfinished run whose heartbeat
- * stopped for `staleAfterMs`.
+ * run whose lease is gone (its process died), at once, however recent its heartbeat; and a
+ * queued run nobody picked up for `staleAfterMs`. A running run whose lease is held is never
+ * abandoned, however slow: another run of the same object would then work beside it.
  */
 export async function abandonStaleRuns(db: Queryable, staleAfterMs: number): Promise<number> {
   const { rowCount } = await db.query(
     `UPDATE roster_core.runs AS r
      SET status = 'failed', error_code = 'CDP_RUN_ABANDONED',
          error_message = 'Run stopped reporting progress and was abandoned', finished_at = now()
-     WHERE r.status IN ('queued', 'running')
-       AND (
-         COALESCE(r.heartbeat_at, r.started_at, r.created_at) < now() - make_interval(secs => $1::double precision / 1000)
-         OR (
-           r.status = 'running'
-           AND NOT EXISTS (
-             SELECT 1
-             FROM pg_locks AS l
-             WHERE l.locktype = 'advisory'
-               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-               AND l.classid = $2
-               AND l.objid = r.id
-               AND l.objsubid = 2
-               AND l.granted
-           )
+     WHERE (
+         r.status = 'queued'
+         AND COALESCE(r.heartbeat_at, r.started_at, r.created_at) < now() - make_interval(secs => $1::double precision / 1000)
+       )
+       OR (
+         r.status = 'running'
+         AND NOT EXISTS (
+           SELECT 1
+           FROM pg_locks AS l
+           WHERE l.locktype = 'advisory'
+             AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+             AND l.classid = $2
+             AND l.objid = r.id
+             AND l.objsubid = 2
+             AND l.granted
          )
        )`,
     [staleAfterMs, RUN_LEASE_CLASS],

@@ -55,10 +55,11 @@ properties:
     expect(outcome.profiles).toBe(2);
   });
 
-  it('leaves a run alone while another process holds its lease, and says so', async () => {
+  it('leaves a slow run alone while another process holds its lease, and says so', async () => {
+    // Its heartbeat is an hour old: slow, but its process still holds the lease.
     const { rows } = await db.pool.query(
       `INSERT INTO roster_core.runs (kind, source_id, status, started_at, heartbeat_at)
-       SELECT 'import', id, 'running', now(), now() FROM roster_core.sources WHERE key = 'people'
+       SELECT 'import', id, 'running', now() - interval '1 hour', now() - interval '1 hour' FROM roster_core.sources WHERE key = 'people'
        RETURNING id`,
     );
     const holder = await db.pool.connect();
