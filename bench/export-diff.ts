@@ -4,7 +4,7 @@
 // Reference: a full scan of export_state.
 import { runExport } from '../jobs/export-run.js';
 import { requestExportRun, type JobQueue } from '../jobs/index.js';
-import { findExportCandidates } from '../sql/export-queries.js';
+import { diffBase, findExportCandidates, loadExportMark, observeChangePoint, saveExportMark } from '../sql/export-queries.js';
 import { scaled, type Benchmark } from './lib/context.js';
 import { analyze, withBenchDatabase } from './lib/database.js';
 import { saveEvidence } from './lib/evidence.js';
@@ -49,6 +49,9 @@ export const exportDiff: Benchmark = {
            SELECT $1, id, revision, 'bench', $2 FROM roster_core.profiles`,
           [destination.id, destination.configHash],
         );
+        // ... and as if that export's diff had run then: its mark is the change point of now.
+        const seeded = await observeChangePoint(db.pool);
+        await saveExportMark(db.pool, destination.id, { configHash: destination.configHash, revision: seeded.revision, historyId: seeded.historyId, pending: null });
         await db.pool.query(`UPDATE roster_core.profiles SET revision = nextval('roster_core.profile_revision_seq') WHERE id % $1 = 0`, [CHANGED_EVERY]);
         await db.pool.query('VACUUM ANALYZE roster_core.profiles');
         await analyze(db.pool);
@@ -58,7 +61,13 @@ export const exportDiff: Benchmark = {
         let candidates = 0;
         for (let i = 0; i < 3; i += 1) {
           scanMs.push((await timeMs(() => db.pool.query('SELECT count(*), max(revision) FROM roster_core.export_state'))).ms);
-          const diff = await timeMs(() => findExportCandidates(db.pool, destination.id, destination.configHash));
+          // What an export run does before sending: read the change point and the mark, then diff.
+          const diff = await timeMs(async () => {
+            await observeChangePoint(db.pool);
+            const base = diffBase(await loadExportMark(db.pool, destination.id), destination.configHash);
+
+            return findExportCandidates(db.pool, destination.id, base);
+          });
           diffMs.push(diff.ms);
           candidates = diff.value.length;
         }
@@ -78,7 +87,8 @@ export const exportDiff: Benchmark = {
           details: { records: receiver.records, requests: receiver.requests, runMs: push.ms, batchSize: ctx.config.exportBatchSize },
         });
         if (!diff.met || ctx.evidenceDir) {
-          const [plan = ''] = await explainProductQueries(db.pool, /WITH desired AS/, (client) => findExportCandidates(client, destination.id, destination.configHash));
+          const base = diffBase(await loadExportMark(db.pool, destination.id), destination.configHash);
+          const [plan = ''] = await explainProductQueries(db.pool, /WITH\s+followed AS/, (client) => findExportCandidates(client, destination.id, base));
           await saveEvidence(ctx, 'export-diff-explain.txt', plan);
           diff.details = { ...diff.details, plan };
         }

@@ -4,8 +4,15 @@ import { describeError, isAppError, TransientError } from '../lib/errors.js';
 import { getConnector } from '../connectors/index.js';
 import type { ExportField, ExportRecord } from '../connectors/sdk/index.js';
 import {
+  clearExportDue,
+  diffBase,
   failInterruptedEntries,
   findExportCandidates,
+  loadExportMark,
+  markExportDue,
+  nextExportMark,
+  observeChangePoint,
+  saveExportMark,
   insertLedgerEntries,
   loadMappedValues,
   loadRefusedHashes,
@@ -90,6 +97,8 @@ async function sendChunk(deps: JobDeps, destination: DestinationRow, runId: numb
         isRetryable: reject.retryable,
       })),
     );
+    await markExportDue(client, destination.id, rejected.map((reject) => Number(reject.recordId)));
+    await clearExportDue(client, destination.id, acceptedEntries.map((entry) => entry.profileId));
     await saveExportState(
       client,
       destination.id,
@@ -133,7 +142,11 @@ async function runExportLeased(deps: JobDeps, runId: number): Promise<void> {
 
       return { name, type: property?.type ?? 'string', isList: property?.isList ?? false };
     });
-    const candidates = await findExportCandidates(deps.pool, destination.id, destination.configHash);
+    // The change point is read before any data, so everything the diff reads is at least as new.
+    const observed = await observeChangePoint(deps.pool);
+    const mark = await loadExportMark(deps.pool, destination.id);
+    const base = diffBase(mark, destination.configHash);
+    const candidates = await findExportCandidates(deps.pool, destination.id, base);
     let unchanged = 0;
     let refused = 0;
     for (let i = 0; i < candidates.length; i += deps.config.exportBatchSize) {
@@ -149,6 +162,7 @@ async function runExportLeased(deps: JobDeps, runId: number): Promise<void> {
       const refusedAgain = prepared.filter((entry) => refusedHashes.get(entry.profileId) === entry.payloadHash);
       const skip = new Set([...same, ...refusedAgain]);
       await saveExportState(deps.pool, destination.id, destination.configHash, same.map((e) => ({ profileId: e.profileId, revision: e.revision, payloadHash: e.payloadHash, isRemoved: false })));
+      await clearExportDue(deps.pool, destination.id, [...skip].map((entry) => entry.profileId));
       unchanged += same.length;
       refused += refusedAgain.length;
       const toSend = prepared.filter((entry) => !skip.has(entry));
@@ -157,6 +171,9 @@ async function runExportLeased(deps: JobDeps, runId: number): Promise<void> {
       }
     }
     await addRunCounts(deps.pool, runId, { candidates: candidates.length, unchanged, skippedRefused: refused });
+    // Only a run that went through every candidate moves the mark; a failed one leaves the
+    // same changes due for the next run.
+    await saveExportMark(deps.pool, destination.id, nextExportMark(mark, base, observed, destination.configHash));
     await finishRun(deps.pool, runId, { status: 'succeeded' });
     const finished = await loadRun(deps.pool, runId);
     log.info({ counts: finished?.counts, durationMs: Date.now() - startedAt }, 'export run finished');

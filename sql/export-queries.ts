@@ -10,45 +10,144 @@ export interface ExportCandidate {
   lastHash: string | null;
 }
 
+/** A point in the stream of changes: the highest profile revision and history id handed out. */
+export interface ChangePoint {
+  revision: number;
+  historyId: number;
+}
+
+/** Where a destination's next diff starts (see roster_core.export_marks). */
+export interface ExportMark extends ChangePoint {
+  configHash: string;
+  pending: (ChangePoint & { vxids: string[] }) | null;
+}
+
+/** A change point and the other transactions that were still running once it was read. */
+export interface ObservedPoint extends ChangePoint {
+  vxids: string[];
+}
+
 /**
- * Profiles a destination must hear about: members of its groups that it has never received,
- * that changed since their last successful export, or whose destination config changed; and
- * profiles it still holds that left every group it follows. The baseline is the last
- * successful export, never the last attempt.
+ * Reads the highest revision and history id handed out so far, then lists the transactions
+ * running in this database at that moment (each holds its virtual transaction id lock). A transaction that drew a value up to the point and has not
+ * committed yet is in that list: only once all of them have ended is the point safe to skip to.
  */
-export async function findExportCandidates(db: Queryable, destinationId: number, configHash: string): Promise<ExportCandidate[]> {
-  // Candidate ids first, in one pass over the followed groups' member ids and the rows the
-  // destination holds (a full join gives joins, removals and changes together), comparing
-  // revisions by primary key; group keys are aggregated only for those candidates, not for
-  // every member.
-  const { rows } = await db.query<ExportCandidate>(
-    `WITH followed AS (
-       SELECT dg.group_id, g.key
-       FROM roster_core.destination_groups AS dg
-       JOIN roster_core.groups AS g ON g.id = dg.group_id
-       WHERE dg.destination_id = $1
-     ),
-     members AS (
-       SELECT DISTINCT m.profile_id
-       FROM roster_core.group_memberships AS m
-       WHERE m.group_id IN (SELECT f.group_id FROM followed AS f)
-     ),
-     held AS (
-       SELECT s.profile_id, s.revision, s.config_hash
-       FROM roster_core.export_state AS s
-       WHERE s.destination_id = $1
-         AND NOT s.is_removed
-     ),
-     candidates AS (
-       SELECT coalesce(mem.profile_id, h.profile_id) AS profile_id
-       FROM members AS mem
-       FULL JOIN held AS h ON h.profile_id = mem.profile_id
-       LEFT JOIN roster_core.profiles AS p ON p.id = h.profile_id AND mem.profile_id IS NOT NULL
-       WHERE h.profile_id IS NULL
-          OR mem.profile_id IS NULL
-          OR p.revision > h.revision
-          OR h.config_hash <> $2
-     )
+export async function observeChangePoint(db: Queryable): Promise<ObservedPoint> {
+  const { rows } = await db.query<ChangePoint>(
+    `SELECT
+       (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM roster_core.profile_revision_seq) AS revision,
+       (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM roster_core.group_membership_history_id_seq) AS "historyId"`,
+  );
+  // A separate statement, so the list is read after the sequences.
+  const { rows: running } = await db.query<{ vxids: string[] }>(
+    `SELECT coalesce(array_agg(l.virtualxid::text ORDER BY l.virtualxid::text), '{}') AS vxids
+     FROM pg_locks AS l
+     JOIN pg_stat_activity AS a ON a.pid = l.pid
+     WHERE l.locktype = 'virtualxid'
+       AND l.mode = 'ExclusiveLock'
+       AND l.granted
+       AND l.pid <> pg_backend_pid()
+       AND a.datname = current_database()`,
+  );
+
+  return { ...rows[0], vxids: running[0].vxids };
+}
+
+export async function loadExportMark(db: Queryable, destinationId: number): Promise<ExportMark | null> {
+  const { rows } = await db.query<{
+    configHash: string;
+    revision: number;
+    historyId: number;
+    pendingRevision: number | null;
+    pendingHistoryId: number | null;
+    pendingVxids: string[] | null;
+  }>(
+    `SELECT config_hash AS "configHash", revision, history_id AS "historyId", pending_revision AS "pendingRevision",
+       pending_history_id AS "pendingHistoryId", pending_vxids AS "pendingVxids"
+     FROM roster_core.export_marks
+     WHERE destination_id = $1`,
+    [destinationId],
+  );
+  if (rows.length === 0) {
+    return null;
+  }
+  const row = rows[0];
+  const pending =
+    row.pendingRevision === null || row.pendingHistoryId === null ? null : { revision: row.pendingRevision, historyId: row.pendingHistoryId, vxids: row.pendingVxids ?? [] };
+
+  return { configHash: row.configHash, revision: row.revision, historyId: row.historyId, pending };
+}
+
+/** Where the next diff starts: the mark, unless the destination's config changed since (full diff). */
+export function diffBase(mark: ExportMark | null, configHash: string): ChangePoint | null {
+  return mark !== null && mark.configHash === configHash ? { revision: mark.revision, historyId: mark.historyId } : null;
+}
+
+/**
+ * The mark after a successful diff that started from `base` (null: a full diff) and observed
+ * `observed` before reading anything. The observed point is safe at once when no other
+ * transaction was running; otherwise the previous run's pending point is safe when none of the
+ * transactions it waited for were still running at this run's start, since this run then saw
+ * everything they wrote.
+ */
+export function nextExportMark(previous: ExportMark | null, base: ChangePoint | null, observed: ObservedPoint, configHash: string): ExportMark {
+  const running = new Set(observed.vxids);
+  let safe: ChangePoint = base ?? { revision: 0, historyId: 0 };
+  if (observed.vxids.length === 0) {
+    safe = observed;
+  } else if (previous?.pending && !previous.pending.vxids.some((vxid) => running.has(vxid))) {
+    safe = previous.pending;
+  }
+  const floor = base ?? { revision: 0, historyId: 0 };
+
+  return {
+    configHash,
+    revision: Math.max(safe.revision, floor.revision),
+    historyId: Math.max(safe.historyId, floor.historyId),
+    pending: observed.vxids.length === 0 ? null : observed,
+  };
+}
+
+export async function saveExportMark(db: Queryable, destinationId: number, mark: ExportMark): Promise<void> {
+  await db.query(
+    `INSERT INTO roster_core.export_marks
+       (destination_id, config_hash, revision, history_id, pending_revision, pending_history_id, pending_vxids, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, now())
+     ON CONFLICT (destination_id) DO UPDATE
+       SET config_hash = EXCLUDED.config_hash,
+           revision = EXCLUDED.revision,
+           history_id = EXCLUDED.history_id,
+           pending_revision = EXCLUDED.pending_revision,
+           pending_history_id = EXCLUDED.pending_history_id,
+           pending_vxids = EXCLUDED.pending_vxids,
+           updated_at = now()`,
+    [destinationId, mark.configHash, mark.revision, mark.historyId, mark.pending?.revision ?? null, mark.pending?.historyId ?? null, mark.pending?.vxids ?? null],
+  );
+}
+
+/** Profiles the destination rejected: reconsidered on the next run whatever their revision. */
+export async function markExportDue(db: Queryable, destinationId: number, profileIds: number[]): Promise<void> {
+  if (profileIds.length === 0) {
+    return;
+  }
+  await db.query(
+    `INSERT INTO roster_core.export_due (destination_id, profile_id)
+     SELECT $1, profile_id FROM unnest($2::bigint[]) AS profile_id
+     ON CONFLICT ON CONSTRAINT export_due_pkey DO NOTHING`,
+    [destinationId, profileIds],
+  );
+}
+
+export async function clearExportDue(db: Queryable, destinationId: number, profileIds: number[]): Promise<void> {
+  if (profileIds.length === 0) {
+    return;
+  }
+  await db.query(`DELETE FROM roster_core.export_due WHERE destination_id = $1 AND profile_id = ANY($2::bigint[])`, [destinationId, profileIds]);
+}
+
+// Shared by both diffs: what each candidate is now (its followed groups) and what the
+// destination holds of it. A changed profile that is neither a member nor held is dropped.
+const CANDIDATE_DETAILS = `
      SELECT
        c.profile_id AS "profileId",
        COALESCE(p.revision, s.revision) AS revision,
@@ -63,8 +162,65 @@ export async function findExportCandidates(db: Queryable, destinationId: number,
        FROM followed AS f
        JOIN roster_core.group_memberships AS m ON m.group_id = f.group_id AND m.profile_id = c.profile_id
      ) AS k ON true
-     ORDER BY 1`,
-    [destinationId, configHash],
+     WHERE k.group_keys IS NOT NULL
+        OR (s.profile_id IS NOT NULL AND NOT s.is_removed)
+     ORDER BY 1`;
+
+const FOLLOWED = `
+     followed AS (
+       SELECT dg.group_id, g.key
+       FROM roster_core.destination_groups AS dg
+       JOIN roster_core.groups AS g ON g.id = dg.group_id
+       WHERE dg.destination_id = $1
+     )`;
+
+/**
+ * Profiles a destination must hear about: members of its groups that it has never received,
+ * that changed since their last successful export, or whose destination config changed; and
+ * profiles it still holds that left every group it follows. The baseline is the last
+ * successful export, never the last attempt.
+ *
+ * With a `base` point (from the destination's mark), only profiles whose revision is above it,
+ * whose membership of a followed group moved after it, or that the destination rejected are
+ * looked at: a few index and sequential reads instead of every member. Without one (the first
+ * run, or the destination's config changed) every member and every held profile is a candidate.
+ */
+export async function findExportCandidates(db: Queryable, destinationId: number, base: ChangePoint | null): Promise<ExportCandidate[]> {
+  if (base === null) {
+    const { rows } = await db.query<ExportCandidate>(
+      `WITH ${FOLLOWED},
+     candidates AS (
+       SELECT m.profile_id
+       FROM roster_core.group_memberships AS m
+       WHERE m.group_id IN (SELECT f.group_id FROM followed AS f)
+       UNION
+       SELECT s.profile_id
+       FROM roster_core.export_state AS s
+       WHERE s.destination_id = $1
+         AND NOT s.is_removed
+     )${CANDIDATE_DETAILS}`,
+      [destinationId],
+    );
+
+    return rows;
+  }
+  const { rows } = await db.query<ExportCandidate>(
+    `WITH ${FOLLOWED},
+     candidates AS (
+       SELECT p.id AS profile_id
+       FROM roster_core.profiles AS p
+       WHERE p.revision > $2
+       UNION
+       SELECT h.profile_id
+       FROM roster_core.group_membership_history AS h
+       WHERE h.id > $3
+         AND h.group_id IN (SELECT f.group_id FROM followed AS f)
+       UNION
+       SELECT d.profile_id
+       FROM roster_core.export_due AS d
+       WHERE d.destination_id = $1
+     )${CANDIDATE_DETAILS}`,
+    [destinationId, base.revision, base.historyId],
   );
 
   return rows;

@@ -1,13 +1,13 @@
 /**
  * Group membership: incremental re-evaluation for changed profiles, full recompute of one
- * group, and manual members. Every entry and exit writes one history row with its reason and
- * bumps the profile's revision, so exports notice the change.
+ * group, and manual members. Every entry and exit writes one history row with its reason; the
+ * row's id orders the change for exports, so the profile row itself is not rewritten.
  *
  * All work is set-based: one statement per group, whatever the number of profiles. History is
  * written from the RETURNING of the insert or delete itself, so two runs racing on the same
  * profiles record each change once (the loser's insert hits ON CONFLICT, its delete finds
- * nothing). Run these inside a transaction (withTransaction) so memberships, history and
- * revisions commit together.
+ * nothing). Run these inside a transaction (withTransaction) so memberships and history
+ * commit together.
  */
 import type { Queryable } from '../lib/db.js';
 import { ConfigError, InternalError, NotFoundError } from '../lib/errors.js';
@@ -57,20 +57,6 @@ history AS (
 SELECT e.profile_id, 'enter' AS action FROM entered AS e
 UNION ALL
 SELECT x.profile_id, 'exit' AS action FROM exited AS x`;
-}
-
-async function bumpRevisions(client: Queryable, profileIds: number[]): Promise<void> {
-  if (profileIds.length === 0) {
-    return;
-  }
-  // Sorted ids take row locks in a stable order, so concurrent bumps cannot deadlock.
-  await client.query(
-    `UPDATE roster_core.profiles AS p
-     SET revision = nextval('roster_core.profile_revision_seq')
-     FROM (SELECT DISTINCT unnest($1::bigint[]) AS id ORDER BY id) AS changed
-     WHERE p.id = changed.id`,
-    [profileIds],
-  );
 }
 
 function summarize(rows: Array<{ profile_id: number; action: string }>): MembershipChange {
@@ -286,10 +272,7 @@ exited AS (
     changes.push(...rows);
   }
 
-  const result = summarize(changes);
-  await bumpRevisions(client, result.changedProfileIds);
-
-  return result;
+  return summarize(changes);
 }
 
 /**
@@ -334,8 +317,7 @@ async function recomputeOneGroup(client: Queryable, groupId: number, reason: Mem
 
   // One full join of the rule's matches with the members gives both entries (matches that
   // are not members) and exits (members that no longer match) in a single pass, instead of
-  // hashing both sets twice for two EXCEPTs. The revision bump rides in the same statement:
-  // it is the only part that touches each changed profile, and entries and exits never overlap.
+  // hashing both sets twice for two EXCEPTs.
   const { rows } = await client.query<{ entered: number; exited: number }>(
     `WITH diff AS (
   SELECT
@@ -368,11 +350,6 @@ history AS (
   SELECT $1, e.profile_id, 'enter', $2::text FROM entered AS e
   UNION ALL
   SELECT $1, x.profile_id, 'exit', $2::text FROM exited AS x
-),
-bumped AS (
-  UPDATE roster_core.profiles AS p
-  SET revision = nextval('roster_core.profile_revision_seq')
-  WHERE p.id IN (SELECT e.profile_id FROM entered AS e UNION ALL SELECT x.profile_id FROM exited AS x)
 )
 SELECT
   (SELECT count(*) FROM entered)::int AS entered,
@@ -461,7 +438,6 @@ exited AS (
     [ids, groupId, reason],
   );
   const result = summarize(rows);
-  await bumpRevisions(client, result.changedProfileIds);
   await updateDependents(client, groupId, result.changedProfileIds, reason);
 
   return result;
@@ -489,7 +465,6 @@ entered AS (
     [[...new Set(profileIds)], groupId, reason],
   );
   const result = summarize(rows);
-  await bumpRevisions(client, result.changedProfileIds);
   await updateDependents(client, groupId, result.changedProfileIds, reason);
 
   return result;

@@ -1,7 +1,7 @@
 // Covers previewGroupRule: counts and samples match what applying the rule does, and destination impacts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, NotFoundError } from '../../lib/errors.js';
-import { findExportCandidates } from '../../sql/export-queries.js';
+import { diffBase, findExportCandidates, loadExportMark, observeChangePoint, saveExportMark } from '../../sql/export-queries.js';
 import { updateMembershipsForProfiles } from '../../sql/group-membership.js';
 import { previewGroupRule } from '../../sql/group-preview.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
@@ -43,6 +43,12 @@ describe('previewGroupRule', () => {
        JOIN roster_core.group_memberships AS m ON m.group_id = dg.group_id
        JOIN roster_core.profiles AS p ON p.id = m.profile_id`,
     );
+    // ... as a successful export run leaves it: with its diff's mark at this point.
+    const point = await observeChangePoint(db.pool);
+    const { rows } = await db.pool.query<{ id: number; configHash: string }>('SELECT id, config_hash AS "configHash" FROM roster_core.destinations');
+    for (const destination of rows) {
+      await saveExportMark(db.pool, destination.id, { configHash: destination.configHash, revision: point.revision, historyId: point.historyId, pending: null });
+    }
   });
 
   afterAll(async () => {
@@ -99,7 +105,7 @@ describe('previewGroupRule', () => {
       'SELECT id, key, config_hash AS "configHash" FROM roster_core.destinations ORDER BY key',
     );
     for (const destination of destinations) {
-      const candidates = await findExportCandidates(db.pool, destination.id, destination.configHash);
+      const candidates = await findExportCandidates(db.pool, destination.id, diffBase(await loadExportMark(db.pool, destination.id), destination.configHash));
       const counts = { creates: 0, updates: 0, removes: 0 };
       for (const candidate of candidates) {
         if (candidate.groupKeys.length === 0) counts.removes += 1;
