@@ -3,7 +3,7 @@
 import { scaled, type Benchmark } from './lib/context.js';
 import { withBenchDatabase } from './lib/database.js';
 import { basicAuth, runLoad } from './lib/http-load.js';
-import { countEvents, explainEventInsert, measurePlainInsertCeiling, messageIdPrefix, prepareIngestion, trackEventJson } from './lib/ingest-setup.js';
+import { countEvents, explainEventInsert, measurePlainInsertCeiling, messageIdPrefix, prepareIngestion, trackEventPattern } from './lib/ingest-setup.js';
 import { judge, type BarResult } from './lib/result.js';
 import { newestCpuProfile, summariseCpuProfile } from './lib/cpu-profile.js';
 import { saveEvidence } from './lib/evidence.js';
@@ -22,24 +22,13 @@ export const ingestBatch: Benchmark = {
       const { server, writeKey } = await prepareIngestion(ctx, db);
       let results: BarResult[] = [];
       try {
-        const prefix = messageIdPrefix();
-        let sent = 0;
-        const makeBody = (): string => {
-          const events: string[] = [];
-          for (let i = 0; i < EVENTS_PER_REQUEST; i += 1) {
-            sent += 1;
-            events.push(trackEventJson(`${prefix}-${sent}`, sent));
-          }
-
-          return `{"batch":[${events.join(',')}]}`;
-        };
         const load = await runLoad({
           url: server.url,
           path: '/v1/batch',
           connections: CONNECTIONS,
           durationS,
           headers: { authorization: basicAuth(writeKey), 'content-type': 'application/json' },
-          makeBody,
+          bodyPattern: { before: '{"batch":[', item: trackEventPattern(messageIdPrefix()), items: EVENTS_PER_REQUEST, after: ']}' },
         });
         const stored = await countEvents(db.pool);
         if (ctx.evidenceDir) {
@@ -48,7 +37,7 @@ export const ingestBatch: Benchmark = {
           await saveEvidence(ctx, 'ingest-insert-explain.txt', plan);
           ctx.note(`ingest-batch: plan of one 500-event flush:\n${plan}`);
         }
-        ctx.note(`ingest-batch: ${load.ok} ok and ${load.failed} failed requests in ${load.durationS} s, ${stored} events stored, p50 ${load.latencyP50Ms} ms, p99 ${load.latencyP99Ms} ms`);
+        ctx.note(`ingest-batch (${load.tool}): ${load.ok} ok and ${load.failed} failed requests in ${load.durationS} s, ${stored} events stored, p50 ${load.latencyP50Ms} ms, p99 ${load.latencyP99Ms} ms`);
 
         results = [
           judge(
@@ -58,7 +47,7 @@ export const ingestBatch: Benchmark = {
             { op: '>=', value: 50_000 },
             {
               reference: { label: 'multi-row insert', figure: ceiling, unit: 'rows/s' },
-              details: { connections: CONNECTIONS, durationS: load.durationS, requestsOk: load.ok, requestsFailed: load.failed, eventsStored: stored, latencyP50Ms: load.latencyP50Ms, latencyP99Ms: load.latencyP99Ms },
+              details: { loadTool: load.tool, connections: CONNECTIONS, durationS: load.durationS, requestsOk: load.ok, requestsFailed: load.failed, eventsStored: stored, latencyP50Ms: load.latencyP50Ms, latencyP99Ms: load.latencyP99Ms },
             },
           ),
         ];

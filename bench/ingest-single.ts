@@ -3,7 +3,7 @@
 import { scaled, type Benchmark } from './lib/context.js';
 import { withBenchDatabase } from './lib/database.js';
 import { basicAuth, runLoad, type LoadResult } from './lib/http-load.js';
-import { countEvents, messageIdPrefix, prepareIngestion, trackEventJson } from './lib/ingest-setup.js';
+import { countEvents, messageIdPrefix, prepareIngestion, trackEventPattern } from './lib/ingest-setup.js';
 import { startServerChild } from './lib/server-child.js';
 import { judge, type BarResult } from './lib/result.js';
 import { newestCpuProfile, summariseCpuProfile } from './lib/cpu-profile.js';
@@ -23,27 +23,21 @@ export const ingestSingle: Benchmark = {
       let results: BarResult[] = [];
       try {
         const headers = { authorization: basicAuth(writeKey), 'content-type': 'application/json' };
-        const prefix = messageIdPrefix();
-        let sent = 0;
-        const makeBody = (): string => {
-          sent += 1;
-
-          return trackEventJson(`${prefix}-${sent}`, sent);
-        };
+        const bodyPattern = { item: trackEventPattern(messageIdPrefix()) };
         // The references run on a second, unprofiled server process, so a CPU profile of the
         // first one shows the track route alone.
         const referenceServer = await startServerChild({ databaseUrl: db.url });
         let noop: LoadResult;
         let health: LoadResult;
         try {
-          noop = await runLoad({ url: referenceServer.url, path: '/bench/noop', connections: CONNECTIONS, durationS: referenceS, headers, body: makeBody() });
+          noop = await runLoad({ url: referenceServer.url, path: '/bench/noop', connections: CONNECTIONS, durationS: referenceS, headers, bodyPattern });
           health = await runLoad({ url: referenceServer.url, path: '/health', method: 'GET', connections: CONNECTIONS, durationS: referenceS });
         } finally {
           await referenceServer.stop();
         }
-        const load = await runLoad({ url: server.url, path: '/v1/track', connections: CONNECTIONS, durationS, headers, makeBody });
+        const load = await runLoad({ url: server.url, path: '/v1/track', connections: CONNECTIONS, durationS, headers, bodyPattern });
         const stored = await countEvents(db.pool);
-        ctx.note(`ingest-single: ${load.ok} ok and ${load.failed} failed requests in ${load.durationS} s, ${stored} events stored, p50 ${load.latencyP50Ms} ms, p99 ${load.latencyP99Ms} ms; no-op ${Math.round(noop.reqPerS)} req/s, health ${Math.round(health.reqPerS)} req/s`);
+        ctx.note(`ingest-single (${load.tool}): ${load.ok} ok and ${load.failed} failed requests in ${load.durationS} s, ${stored} events stored, p50 ${load.latencyP50Ms} ms, p99 ${load.latencyP99Ms} ms; no-op ${Math.round(noop.reqPerS)} req/s, health ${Math.round(health.reqPerS)} req/s`);
 
         results = [
           judge(
@@ -54,6 +48,7 @@ export const ingestSingle: Benchmark = {
             {
               reference: { label: 'no-op route', figure: noop.reqPerS, unit: 'req/s', also: `GET /health ${Math.round(health.reqPerS).toLocaleString('en-US')} req/s` },
               details: {
+                loadTool: load.tool,
                 connections: CONNECTIONS,
                 durationS: load.durationS,
                 requestsOk: load.ok,

@@ -77,9 +77,9 @@ export async function measurePlainInsertCeiling(pool: Pool, options: { durationS
   return inserted / elapsedS;
 }
 
-/** One Segment track event as JSON text. */
-export function trackEventJson(messageId: string, n: number): string {
-  return `{"type":"track","userId":"u${n % 10_000}","event":"Order Completed","messageId":"${messageId}","properties":{"total":${n % 500},"sku":"A-${n % 97}"}}`;
+/** One Segment track event, as a body pattern item (see BodyPattern): a new messageId each time. */
+export function trackEventPattern(messageIdPrefix: string): string {
+  return `{"type":"track","userId":"u{n%10000}","event":"Order Completed","messageId":"${messageIdPrefix}-{n}","properties":{"total":{n%500},"sku":"A-{n%97}"}}`;
 }
 
 /** EXPLAIN ANALYZE of the event writer's statement for `count` new events (rolled back). */
