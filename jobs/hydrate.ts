@@ -1,13 +1,14 @@
-import { withTransaction, type PoolClient } from '../lib/db.js';
+import { quoteIdent, quoteLiteral, withTransaction, type PoolClient } from '../lib/db.js';
 import { describeError } from '../lib/errors.js';
 import { getConnector } from '../connectors/index.js';
-import type { PropertyFetch } from '../connectors/sdk/index.js';
+import type { FetchProfile, PropertyFetch } from '../connectors/sdk/index.js';
 import { computeEventProperty, loadEventProperties } from '../sql/event-property-queries.js';
 import { markOutboundEventsReady } from '../sql/event-processing-queries.js';
 import { updateMembershipsForProfiles } from '../sql/group-membership.js';
 import { loadPropertyFetches, loadSources, type PropertyFetchRow, type SourceRow } from '../sql/object-queries.js';
 import { writeProfileValues, type ProfileValuesRow } from '../sql/profile-values.js';
 import { loadPropertyDefs } from '../sql/property-queries.js';
+import type { PropertyDef } from '../sql/property-types.js';
 import { resolveAppConfig } from '../sql/app-config.js';
 import { connectorContext } from './connector-context.js';
 import { requestExportRunsForAll, requestOutboundDelivery, type JobDeps } from './index.js';
@@ -26,12 +27,19 @@ function toFetch(row: PropertyFetchRow): PropertyFetch {
   return { ...options, key: row.key, kind, isList: row.isList } as PropertyFetch;
 }
 
+interface QueuedProfile {
+  /** Property keys changed since the profile was queued; null when unknown. */
+  changedKeys: Set<string> | null;
+  /** Column properties an import has just written: not fetched again. */
+  freshKeys: Set<string>;
+}
+
 /**
- * Takes the oldest queued profiles with the property keys that changed since they were
- * queued (null when unknown); the rows stay locked (and come back on a crash) until commit.
+ * Takes the oldest queued profiles with what is known about them; the rows stay locked (and
+ * come back on a crash) until commit.
  */
-async function takeBatch(client: PoolClient, size: number): Promise<Map<number, Set<string> | null>> {
-  const { rows } = await client.query<{ profileId: number; changedKeys: string[] | null }>(
+async function takeBatch(client: PoolClient, size: number): Promise<Map<number, QueuedProfile>> {
+  const { rows } = await client.query<{ profileId: number; changedKeys: string[] | null; freshKeys: string[] | null }>(
     `DELETE FROM roster_core.hydration_queue
      WHERE profile_id IN (
        SELECT profile_id
@@ -40,16 +48,30 @@ async function takeBatch(client: PoolClient, size: number): Promise<Map<number, 
        LIMIT $1
        FOR UPDATE SKIP LOCKED
      )
-     RETURNING profile_id AS "profileId", changed_keys AS "changedKeys"`,
+     RETURNING profile_id AS "profileId", changed_keys AS "changedKeys", fresh_keys AS "freshKeys"`,
     [size],
   );
 
-  return new Map(rows.map((row) => [row.profileId, row.changedKeys === null ? null : new Set(row.changedKeys)]));
+  return new Map(
+    rows.map((row) => [row.profileId, { changedKeys: row.changedKeys === null ? null : new Set(row.changedKeys), freshKeys: new Set(row.freshKeys ?? []) }]),
+  );
 }
 
-async function loadProfileValues(client: PoolClient, profileIds: number[]): Promise<Array<{ id: string; values: Record<string, unknown> }>> {
+/**
+ * The values sources need to find each profile: the match properties only, unless a query
+ * property may read any value through its placeholders.
+ */
+async function loadProfileValues(client: PoolClient, profileIds: number[], keys: Set<string> | 'all', properties: Map<string, PropertyDef>): Promise<FetchProfile[]> {
+  if (profileIds.length === 0) {
+    return [];
+  }
+  const columns = keys === 'all' ? [] : [...keys].map((key) => properties.get(key)).filter((def) => def !== undefined);
+  const values =
+    keys === 'all'
+      ? `to_jsonb(p) - 'value_times' - 'revision'`
+      : `jsonb_build_object(${columns.map((def) => `${quoteLiteral(def.key)}, p.${quoteIdent(def.columnName)}`).join(', ')})`;
   const { rows } = await client.query<{ id: number; values: Record<string, unknown> }>(
-    `SELECT p.id, to_jsonb(p) - 'value_times' - 'revision' AS values
+    `SELECT p.id, ${values} AS values
      FROM roster_core.profiles AS p
      WHERE p.id = ANY($1::bigint[])`,
     [profileIds],
@@ -58,23 +80,54 @@ async function loadProfileValues(client: PoolClient, profileIds: number[]): Prom
   return rows.map((row) => ({ id: String(row.id), values: row.values }));
 }
 
-async function hydrateBatch(deps: JobDeps, client: PoolClient, queued: Map<number, Set<string> | null>, sources: SourceRow[], fetches: PropertyFetchRow[], failedSources: Map<number, string>): Promise<number> {
+/** The source's properties a profile needs: all but the columns an import has just written. */
+function neededFetches(own: PropertyFetchRow[], queued: QueuedProfile): PropertyFetchRow[] {
+  return own.filter((fetch) => fetch.fetchOptions.kind !== 'column' || !queued.freshKeys.has(fetch.key));
+}
+
+async function hydrateBatch(deps: JobDeps, client: PoolClient, queued: Map<number, QueuedProfile>, sources: SourceRow[], fetches: PropertyFetchRow[], failedSources: Map<number, string>): Promise<number> {
   const profileIds = [...queued.keys()];
   const properties = await loadPropertyDefs(client);
-  const profiles = await loadProfileValues(client, profileIds);
-  const rows: ProfileValuesRow[] = [];
+  // Per source, the profiles that need the same properties fetch them in one request.
+  const requests: Array<{ source: SourceRow; fetches: PropertyFetchRow[]; profileIds: number[] }> = [];
+  const loadKeys = new Set<string>();
+  let loadsAll = false;
+  const toLoad = new Set<number>();
   for (const source of sources) {
     const own = fetches.filter((fetch) => fetch.sourceId === source.id);
     if (own.length === 0 || failedSources.has(source.id)) continue;
+    const bySignature = new Map<string, { fetches: PropertyFetchRow[]; profileIds: number[] }>();
+    for (const [profileId, entry] of queued) {
+      const needed = neededFetches(own, entry);
+      if (needed.length === 0) continue;
+      const signature = needed.map((fetch) => fetch.key).join(',');
+      const request = bySignature.get(signature) ?? { fetches: needed, profileIds: [] };
+      request.profileIds.push(profileId);
+      bySignature.set(signature, request);
+      toLoad.add(profileId);
+    }
+    for (const request of bySignature.values()) {
+      requests.push({ source, ...request });
+      loadKeys.add(source.options.identity.property);
+      loadsAll ||= request.fetches.some((fetch) => fetch.fetchOptions.kind === 'query');
+    }
+  }
+  const loaded = await loadProfileValues(client, [...toLoad], loadsAll ? 'all' : loadKeys, properties);
+  const profileById = new Map(loaded.map((profile) => [profile.id, profile]));
+  const rows: ProfileValuesRow[] = [];
+  for (const request of requests) {
+    const { source } = request;
+    if (failedSources.has(source.id)) continue;
     const connector = getConnector(source.app.type, 'source');
     const { incremental: _incremental, identity, createsProfiles: _creates, ...stream } = source.options;
+    const profiles = request.profileIds.map((id) => profileById.get(String(id))).filter((profile) => profile !== undefined);
     try {
       const result = await connector.source!.fetchProperties(connectorContext(deps.log, source.app), {
         config: resolveAppConfig(source.app),
         stream,
         match: identity,
         profiles,
-        properties: own.map(toFetch),
+        properties: request.fetches.map(toFetch),
       });
       for (const [profileId, values] of result) {
         rows.push({ profileId: Number(profileId), values, ref: `${source.key}:hydration`, sourceId: source.id });
@@ -98,7 +151,7 @@ async function hydrateBatch(deps: JobDeps, client: PoolClient, queued: Map<numbe
   // was queued (in the import or event that queued it); unknown keys mean every group. It may
   // also have new events, so groups over events are always re-evaluated.
   const changedKeys = new Map<number, Set<string> | null>();
-  for (const [profileId, keys] of queued) {
+  for (const [profileId, { changedKeys: keys }] of queued) {
     const fresh = written.changedKeys.get(profileId) ?? [];
     changedKeys.set(profileId, keys === null ? null : new Set([...keys, ...fresh]));
   }

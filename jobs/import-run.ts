@@ -19,6 +19,11 @@ interface ImportPlan {
   properties: Map<string, PropertyDef>;
   /** Source column -> property key, for the properties this source fills from its rows. */
   columns: Array<{ column: string; key: string }>;
+  /**
+   * Column properties of this source: hydration would read them from the same rows, so once
+   * written here it does not fetch them again. The identity may be another source's property.
+   */
+  ownColumnKeys: Set<string>;
 }
 
 async function planImport(deps: JobDeps, sourceId: number): Promise<ImportPlan> {
@@ -30,13 +35,16 @@ async function planImport(deps: JobDeps, sourceId: number): Promise<ImportPlan> 
     throw new ConfigError('CDP_SOURCE_IDENTITY_INVALID', `Source ${source.key} identifies profiles by "${identity.property}", which is not a unique property`);
   }
   const columns = [{ column: identity.column, key: identity.property }];
+  const ownColumnKeys = new Set<string>();
   for (const fetch of await loadPropertyFetches(deps.pool)) {
-    if (fetch.sourceId === source.id && fetch.fetchOptions.kind === 'column' && fetch.key !== identity.property) {
+    if (fetch.sourceId !== source.id || fetch.fetchOptions.kind !== 'column') continue;
+    ownColumnKeys.add(fetch.key);
+    if (fetch.key !== identity.property) {
       columns.push({ column: String(fetch.fetchOptions.column), key: fetch.key });
     }
   }
 
-  return { source, properties, columns };
+  return { source, properties, columns, ownColumnKeys };
 }
 
 function toRecords(plan: ImportPlan, rows: Array<Record<string, unknown>>): IncomingRecord[] {
@@ -90,9 +98,18 @@ async function storeBatch(deps: JobDeps, plan: ImportPlan, runId: number, rows: 
 
       return profileId === null ? [] : [{ profileId, values: record.values, ref: record.ref }];
     });
-    const written = await writeProfileValues(client, { properties: plan.properties, sourceId: plan.source.id, runId }, valueRows);
+    const written = await writeProfileValues(client, { properties: plan.properties, sourceId: plan.source.id, runId }, valueRows, resolved.identities);
     const touched = valueRows.map((row) => row.profileId);
-    await queueHydration(client, touched, changedKeysForQueue(touched, written, resolved.createdProfileIds));
+    // The source's column values were just read: hydration need not fetch them again.
+    const freshKeys = new Map<number, Set<string>>();
+    for (const row of valueRows) {
+      const keys = freshKeys.get(row.profileId) ?? new Set<string>();
+      for (const key of Object.keys(row.values)) {
+        if (plan.ownColumnKeys.has(key)) keys.add(key);
+      }
+      freshKeys.set(row.profileId, keys);
+    }
+    await queueHydration(client, touched, { changedKeys: changedKeysForQueue(touched, written, resolved.createdProfileIds), freshKeys });
     if (state) {
       await client.query(`UPDATE roster_core.sources SET cursor = $2 WHERE id = $1`, [plan.source.id, JSON.stringify(state)]);
     }

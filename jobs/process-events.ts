@@ -69,7 +69,7 @@ export async function processPendingEvents(deps: JobDeps, options: ProcessEvents
       await markEventsProcessed(client, events, resolved.profileIds);
       const touched = [...new Set(resolved.profileIds.filter((id): id is number => id !== null))];
       const unknown = [...resolved.createdProfileIds, ...resolved.merges.map((merge) => merge.intoProfileId)];
-      await queueHydration(client, touched, changedKeysForQueue(touched, written, unknown));
+      await queueHydration(client, touched, { changedKeys: changedKeysForQueue(touched, written, unknown) });
       const outboundQueued = await queueOutboundEvents(client, events, resolved.profileIds);
       for (const merge of resolved.merges) {
         deps.log.info({ fromProfileId: merge.fromProfileId, intoProfileId: merge.intoProfileId, reason: merge.reason }, 'profiles merged');

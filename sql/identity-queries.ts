@@ -90,6 +90,23 @@ export async function createProfiles(db: Queryable, count: number): Promise<numb
   return rows.map((row) => row.id);
 }
 
+/**
+ * Takes ids for profiles that are inserted later in the same transaction, with their values
+ * (`writeProfileValues`), so resolution can refer to them before their rows exist.
+ */
+export async function reserveProfileIds(db: Queryable, count: number): Promise<number[]> {
+  if (count === 0) {
+    return [];
+  }
+  const { rows } = await db.query<{ id: number }>(
+    `SELECT nextval(pg_get_serial_sequence('roster_core.profiles', 'id')) AS id
+     FROM generate_series(1, $1::int)`,
+    [count],
+  );
+
+  return rows.map((row) => row.id);
+}
+
 export interface IdentityConflict {
   propertyKey: string;
   value: string;

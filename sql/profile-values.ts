@@ -35,6 +35,21 @@ export interface WriteValuesResult {
   conflicts: number;
 }
 
+/**
+ * What `resolveProfiles` already knows about a batch, so writing it repeats no lookup and new
+ * profiles are inserted with their values in one statement.
+ */
+export interface ResolvedIdentities {
+  /** Profiles whose ids are reserved but whose rows do not exist yet. */
+  newProfileIds: Set<number>;
+  /** The owner of every unique value the rows carry, as resolution left it (updated here). */
+  owners: Map<string, number>;
+  /** Identities resolution gave its profiles (new primary values), not yet stored. */
+  claims: Array<IdentityKey & { profileId: number }>;
+}
+
+type IdentityClaim = IdentityKey & { profileId: number };
+
 /** A unique value a profile now holds (null: none), which replaces its earlier ones. */
 interface IdentityRelease {
   propertyId: number;
@@ -99,30 +114,35 @@ function coerceRow(row: ProfileValuesRow, properties: Map<string, PropertyDef>, 
 }
 
 /**
- * Claims unique values for their profiles. A value another profile already holds is not
- * written: the profiles are kept apart and the conflict is recorded (docs/identity.md).
+ * Decides which unique values the rows may claim. A value another profile already holds is
+ * not written: the profiles are kept apart and the conflict is recorded (docs/identity.md).
+ * `knownOwners` (from resolveProfiles) saves the lookup; the claims are stored by the caller.
  */
 async function claimUniqueValues(
   db: Queryable,
   rows: Array<{ row: ProfileValuesRow; typed: Map<string, Typed> }>,
   properties: Map<string, PropertyDef>,
-): Promise<{ conflicts: IdentityConflict[]; releases: IdentityRelease[] }> {
+  knownOwners?: Map<string, number>,
+): Promise<{ conflicts: IdentityConflict[]; releases: IdentityRelease[]; claims: IdentityClaim[] }> {
   const uniques = [...properties.values()].filter((p) => p.isUnique);
   if (uniques.length === 0) {
-    return { conflicts: [], releases: [] };
+    return { conflicts: [], releases: [], claims: [] };
   }
-  const keys: IdentityKey[] = [];
-  for (const { typed } of rows) {
-    for (const property of uniques) {
-      const value = typed.get(property.key);
-      if (value !== undefined && value !== null && !Array.isArray(value)) {
-        keys.push({ propertyId: property.id, value: identityText(value) });
+  let owners = knownOwners;
+  if (owners === undefined) {
+    const keys: IdentityKey[] = [];
+    for (const { typed } of rows) {
+      for (const property of uniques) {
+        const value = typed.get(property.key);
+        if (value !== undefined && value !== null && !Array.isArray(value)) {
+          keys.push({ propertyId: property.id, value: identityText(value) });
+        }
       }
     }
+    owners = await findIdentityOwners(db, keys);
   }
-  const owners = await findIdentityOwners(db, keys);
   const conflicts: IdentityConflict[] = [];
-  const claims: Array<IdentityKey & { profileId: number }> = [];
+  const claims: IdentityClaim[] = [];
   const releases: IdentityRelease[] = [];
   for (const { row, typed } of rows) {
     for (const property of uniques) {
@@ -155,9 +175,8 @@ async function claimUniqueValues(
       releases.push({ propertyId: property.id, profileId: row.profileId, value: text });
     }
   }
-  await insertIdentities(db, claims);
 
-  return { conflicts, releases };
+  return { conflicts, releases, claims };
 }
 
 function timesEntry(key: string): string {
@@ -208,6 +227,54 @@ async function updateColumns(
   return changed;
 }
 
+/**
+ * Inserts profiles whose ids were reserved, each with its values and their times, in one
+ * statement; returns the keys of each profile's non-null values, all of them changes.
+ */
+async function insertProfiles(
+  db: Queryable,
+  ids: number[],
+  values: Map<number, Map<string, Typed>>,
+  properties: Map<string, PropertyDef>,
+): Promise<Map<number, Set<string>>> {
+  const changedKeys = new Map<number, Set<string>>();
+  if (ids.length === 0) {
+    return changedKeys;
+  }
+  const keySet = new Set<string>();
+  const records = ids.map((id) => {
+    const record: Record<string, unknown> = { profile_id: id };
+    const changed = new Set<string>();
+    for (const [key, value] of values.get(id) ?? []) {
+      keySet.add(key);
+      record[(properties.get(key) as PropertyDef).columnName] = value;
+      if (value !== null) changed.add(key);
+    }
+    if (changed.size > 0) changedKeys.set(id, changed);
+
+    return record;
+  });
+  const defs = [...keySet].sort().map((key) => properties.get(key) as PropertyDef);
+  const columns = defs.map((def) => quoteIdent(def.columnName));
+  const recordType = ['profile_id bigint', ...defs.map((def, i) => `${columns[i]} ${pgColumnType(def.type, def.isList)}`)].join(', ');
+  // Times only for values that are set, as an UPDATE from NULL would stamp them; at most 100
+  // arguments per jsonb_build_object, so in chunks.
+  const timeChunks: string[] = [];
+  for (let i = 0; i < defs.length; i += 40) {
+    const entries = defs.slice(i, i + 40).map((def) => `${quoteLiteral(def.columnName)}, CASE WHEN v.${quoteIdent(def.columnName)} IS NOT NULL THEN t.times END`);
+    timeChunks.push(`jsonb_strip_nulls(jsonb_build_object(${entries.join(', ')}))`);
+  }
+  await db.query(
+    `INSERT INTO roster_core.profiles (id, ${[...columns, 'value_times'].join(', ')})
+     SELECT v.profile_id, ${[...columns.map((column) => `v.${column}`), timeChunks.length > 0 ? timeChunks.join(' || ') : `'{}'::jsonb`].join(', ')}
+     FROM jsonb_to_recordset($1::jsonb) AS v (${recordType})
+     CROSS JOIN (SELECT jsonb_build_object('createdAt', to_jsonb(now()), 'updatedAt', to_jsonb(now())) AS times) AS t`,
+    [JSON.stringify(records)],
+  );
+
+  return changedKeys;
+}
+
 async function recordInvalidValues(db: Queryable, contextSourceId: number | null, invalid: InvalidValue[]): Promise<void> {
   if (invalid.length === 0) {
     return;
@@ -239,13 +306,17 @@ async function clearInvalidValues(db: Queryable, cleared: Array<{ profileId: num
  * Stores typed property values for many profiles at once. Values that fail their type are
  * kept aside in roster_core.invalid_values (the stored value is left as it was); unique values
  * held by another profile are kept apart and reported. Only rows that really change are
- * updated, so `changedProfileIds` is exact.
+ * updated, so `changedProfileIds` is exact. With `resolved` (from resolveProfiles in the same
+ * transaction), its new profiles are inserted with their values, and nothing that cannot
+ * apply to a profile that did not exist (released identities, values set aside earlier) is
+ * looked for.
  */
-export async function writeProfileValues(db: Queryable, context: WriteValuesContext, rows: ProfileValuesRow[]): Promise<WriteValuesResult> {
+export async function writeProfileValues(db: Queryable, context: WriteValuesContext, rows: ProfileValuesRow[], resolved?: ResolvedIdentities): Promise<WriteValuesResult> {
   const { properties } = context;
+  const newProfileIds = resolved?.newProfileIds ?? new Set<number>();
   const invalid: InvalidValue[] = [];
   const coerced = rows.map((row) => ({ row, typed: coerceRow(row, properties, invalid) }));
-  const { conflicts, releases } = await claimUniqueValues(db, coerced, properties);
+  const { conflicts, releases, claims } = await claimUniqueValues(db, coerced, properties, resolved?.owners);
 
   // Later rows for the same profile win; rows are grouped by their key set so a missing key
   // never overwrites a stored value with null.
@@ -255,10 +326,21 @@ export async function writeProfileValues(db: Queryable, context: WriteValuesCont
     for (const [key, value] of typed) target.set(key, value);
     merged.set(row.profileId, target);
   }
+  const keyOfProperty = new Map([...properties.values()].map((def) => [def.id, def.key]));
+  const changedKeys = await insertProfiles(db, [...newProfileIds], merged, properties);
+  // A new profile keeps only the unique values it ends up holding (a later row of the batch
+  // may have replaced an earlier one); it has no earlier identity to release.
+  const heldByNew = (claim: IdentityClaim) => {
+    const value = merged.get(claim.profileId)?.get(keyOfProperty.get(claim.propertyId) ?? '');
+
+    return value !== undefined && value !== null && !Array.isArray(value) && identityText(value) === claim.value;
+  };
+  await insertIdentities(db, [...(resolved?.claims ?? []), ...claims.filter((claim) => !newProfileIds.has(claim.profileId) || heldByNew(claim))]);
+
   const byKeySet = new Map<string, Array<Record<string, unknown>>>();
   const cleared: Array<{ profileId: number; propertyId: number }> = [];
   for (const [profileId, typed] of merged) {
-    if (typed.size === 0) continue;
+    if (typed.size === 0 || newProfileIds.has(profileId)) continue;
     const keys = [...typed.keys()].sort();
     const record: Record<string, unknown> = { profile_id: profileId };
     for (const key of keys) {
@@ -271,7 +353,6 @@ export async function writeProfileValues(db: Queryable, context: WriteValuesCont
     byKeySet.set(signature, group);
   }
   const keyByColumn = new Map([...properties.values()].map((def) => [def.columnName, def.key]));
-  const changedKeys = new Map<number, Set<string>>();
   for (const [signature, group] of byKeySet) {
     for (const { id, changedColumns } of await updateColumns(db, signature.split(','), group, properties)) {
       const keys = changedKeys.get(id) ?? new Set<string>();
@@ -281,10 +362,9 @@ export async function writeProfileValues(db: Queryable, context: WriteValuesCont
   }
   // A unique value that did not change still identifies its profile; only changed ones let go
   // of the profile's earlier value (most writes, e.g. hydration, change no unique value).
-  const keyOfProperty = new Map([...properties.values()].map((def) => [def.id, def.key]));
   await releaseOldIdentities(
     db,
-    releases.filter((release) => changedKeys.get(release.profileId)?.has(keyOfProperty.get(release.propertyId) ?? '')),
+    releases.filter((release) => !newProfileIds.has(release.profileId) && changedKeys.get(release.profileId)?.has(keyOfProperty.get(release.propertyId) ?? '')),
   );
   await clearInvalidValues(db, cleared);
   await recordInvalidValues(db, context.sourceId, invalid);
@@ -308,34 +388,57 @@ export function changedKeysForQueue(touched: number[], written: WriteValuesResul
   return keys;
 }
 
-/**
- * Marks profiles for a refresh of every property from every source. `changedKeys` may say
- * which property keys of a profile changed before it was queued (writeProfileValues reports
- * them), so hydration re-evaluates only the groups that read them. A profile left out of it
- * is re-evaluated against every group: leave out new and merged profiles, whose memberships
- * may change through keys that never changed (a rule true for missing values).
- */
-export async function queueHydration(db: Queryable, profileIds: number[], changedKeys?: Map<number, Set<string>>): Promise<void> {
+export interface QueueHydrationOptions {
+  /**
+   * The property keys of each profile that changed before it was queued (writeProfileValues
+   * reports them), so hydration re-evaluates only the groups that read them. A profile left out
+   * is re-evaluated against every group: leave out new and merged profiles, whose memberships
+   * may change through keys that never changed (a rule true for missing values).
+   */
+  changedKeys?: Map<number, Set<string>>;
+  /**
+   * Column properties an import has just written for each profile from its source: hydration
+   * does not fetch them again. Only an import that wrote them may pass them.
+   */
+  freshKeys?: Map<number, Set<string>>;
+}
+
+/** A Postgres array literal, so a text[] per row travels as one element of a text[] parameter. */
+function textArrayLiteral(values: Iterable<string>): string {
+  const items = [...values].map((value) => `"${value.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`);
+
+  return `{${items.join(',')}}`;
+}
+
+/** Marks profiles for a refresh of their properties from every source. */
+export async function queueHydration(db: Queryable, profileIds: number[], options: QueueHydrationOptions = {}): Promise<void> {
   if (profileIds.length === 0) {
     return;
   }
   const ids = [...new Set(profileIds)];
-  const keys = ids.map((id) => {
-    const set = changedKeys?.get(id);
+  const arrays = (byProfile: Map<number, Set<string>> | undefined) =>
+    ids.map((id) => {
+      const set = byProfile?.get(id);
 
-    return set === undefined ? null : JSON.stringify([...set]);
-  });
-  // A second queueing adds its keys to the first; "unknown" (NULL) on either side wins.
+      return set === undefined ? null : textArrayLiteral(set);
+    });
+  // A second queueing adds its keys to the first; "unknown" (NULL) on either side wins. Fresh
+  // keys work alike: a queueing that wrote nothing fresh (an event, a config change) means
+  // everything is fetched again.
   await db.query(
-    `INSERT INTO roster_core.hydration_queue AS q (profile_id, changed_keys)
-     SELECT n.profile_id, CASE WHEN n.keys IS NOT NULL THEN ARRAY(SELECT jsonb_array_elements_text(n.keys::jsonb)) END
-     FROM unnest($1::bigint[], $2::text[]) AS n (profile_id, keys)
+    `INSERT INTO roster_core.hydration_queue AS q (profile_id, changed_keys, fresh_keys)
+     SELECT n.profile_id, n.changed_keys::text[], n.fresh_keys::text[]
+     FROM unnest($1::bigint[], $2::text[], $3::text[]) AS n (profile_id, changed_keys, fresh_keys)
      ORDER BY n.profile_id
      ON CONFLICT (profile_id) DO UPDATE
        SET changed_keys = CASE
-         WHEN q.changed_keys IS NULL OR EXCLUDED.changed_keys IS NULL THEN NULL
-         ELSE ARRAY(SELECT DISTINCT unnest(q.changed_keys || EXCLUDED.changed_keys))
-       END`,
-    [ids, keys],
+             WHEN q.changed_keys IS NULL OR EXCLUDED.changed_keys IS NULL THEN NULL
+             ELSE ARRAY(SELECT DISTINCT unnest(q.changed_keys || EXCLUDED.changed_keys))
+           END,
+           fresh_keys = CASE
+             WHEN q.fresh_keys IS NULL OR EXCLUDED.fresh_keys IS NULL THEN NULL
+             ELSE ARRAY(SELECT DISTINCT unnest(q.fresh_keys || EXCLUDED.fresh_keys))
+           END`,
+    [ids, arrays(options.changedKeys), arrays(options.freshKeys)],
   );
 }

@@ -1,6 +1,7 @@
 import type { Queryable } from '../lib/db.js';
 import { coerceValue, identityText, type PropertyDef } from './property-types.js';
-import { createProfiles, findIdentityOwners, identityMapKey, insertIdentities, profilesWithIdentity, type IdentityKey } from './identity-queries.js';
+import { findIdentityOwners, identityMapKey, profilesWithIdentity, reserveProfileIds, type IdentityKey } from './identity-queries.js';
+import type { ResolvedIdentities } from './profile-values.js';
 
 export interface IncomingRecord {
   /** Where the record came from (e.g. the source row's key), for reports. */
@@ -27,10 +28,16 @@ export interface ResolveResult {
   /** Profile id per record, in order; null for skipped or unmatched records. */
   profileIds: Array<number | null>;
   created: number;
-  /** Ids of the profiles created for these records. */
+  /** Ids of the profiles created for these records (reserved: see `identities`). */
   createdProfileIds: number[];
   unmatched: number;
   skipped: SkippedRecord[];
+  /**
+   * What writing the records needs to know, to be passed to `writeProfileValues`: the new
+   * profiles' rows and their primary identities are stored there, with their values, so a new
+   * profile is one INSERT rather than an empty INSERT and an UPDATE.
+   */
+  identities: ResolvedIdentities;
 }
 
 /**
@@ -38,7 +45,8 @@ export interface ResolveResult {
  * a record whose other unique values point at exactly one profile that has no primary value
  * yet joins that profile (someone first seen by e-mail, later by user id). Anything else that
  * disagrees is left to `writeProfileValues`, which keeps the profiles apart and reports it.
- * Call inside a transaction holding `lockIdentities`.
+ * New profiles only get their ids here: pass `identities` on to `writeProfileValues` in the
+ * same transaction, which inserts them. Call inside a transaction holding `lockIdentities`.
  */
 export async function resolveProfiles(db: Queryable, records: IncomingRecord[], options: ResolveOptions): Promise<ResolveResult> {
   const { properties, primaryKey } = options;
@@ -46,18 +54,22 @@ export async function resolveProfiles(db: Queryable, records: IncomingRecord[], 
   const uniques = [...properties.values()].filter((p) => p.isUnique);
   const skipped: SkippedRecord[] = [];
 
+  // Every unique value writeProfileValues will claim is looked up here, once: an empty string
+  // identifies no record, but is still a value a text property can hold.
+  const keys: IdentityKey[] = [];
   const identityValues = records.map((record) => {
     const found = new Map<number, string>();
     for (const property of uniques) {
       const result = coerceValue(property.type, record.values[property.key]);
-      if (result.ok && result.value !== null && result.value !== '') {
-        found.set(property.id, identityText(result.value));
+      if (result.ok && result.value !== null && !Array.isArray(result.value)) {
+        const value = identityText(result.value);
+        keys.push({ propertyId: property.id, value });
+        if (value !== '') found.set(property.id, value);
       }
     }
 
     return found;
   });
-  const keys: IdentityKey[] = identityValues.flatMap((found) => [...found].map(([propertyId, value]) => ({ propertyId, value })));
   const owners = await findIdentityOwners(db, keys);
 
   const secondaryOwners = new Set<number>();
@@ -111,8 +123,12 @@ export async function resolveProfiles(db: Queryable, records: IncomingRecord[], 
   });
 
   const created = -1 - nextPlaceholder;
-  const newIds = await createProfiles(db, created);
-  const profileIds = assigned.map((id) => (id !== null && id < 0 ? newIds[-id - 1] : id));
+  const newIds = await reserveProfileIds(db, created);
+  const realId = (id: number) => (id < 0 ? newIds[-id - 1] : id);
+  const profileIds = assigned.map((id) => (id === null ? null : realId(id)));
+  for (const [mapKey, owner] of owners) {
+    if (owner < 0) owners.set(mapKey, realId(owner));
+  }
   const claims: Array<IdentityKey & { profileId: number }> = [];
   const claimed = new Set<string>();
   profileIds.forEach((profileId, index) => {
@@ -123,7 +139,13 @@ export async function resolveProfiles(db: Queryable, records: IncomingRecord[], 
     claimed.add(mapKey);
     claims.push({ propertyId: primary.id, value, profileId });
   });
-  await insertIdentities(db, claims);
 
-  return { profileIds, created, createdProfileIds: newIds, unmatched, skipped };
+  return {
+    profileIds,
+    created,
+    createdProfileIds: newIds,
+    unmatched,
+    skipped,
+    identities: { newProfileIds: new Set(newIds), owners, claims },
+  };
 }

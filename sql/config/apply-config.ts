@@ -563,11 +563,12 @@ async function executeChanges(client: PoolClient, config: DesiredConfig, changes
     await refreshProfilesView(client);
   }
   if (changes.needsRefetch) {
+    // A refetch after a config change fetches everything, also what an import wrote just now.
     await client.query(
       `INSERT INTO roster_core.hydration_queue (profile_id)
        SELECT id
        FROM roster_core.profiles
-       ON CONFLICT DO NOTHING`,
+       ON CONFLICT (profile_id) DO UPDATE SET fresh_keys = NULL`,
     );
   }
 

@@ -91,8 +91,8 @@ describe('incremental evaluation by changed property', () => {
 
   it('merges changed keys when a profile is queued twice, and unknown wins', async () => {
     const [a, b] = await insertProfiles(db.pool, [{}, {}]);
-    await queueHydration(db.pool, [a, b], new Map([[a, new Set(['age'])], [b, new Set(['age'])]]));
-    await queueHydration(db.pool, [a, b], new Map([[a, new Set(['country'])]]));
+    await queueHydration(db.pool, [a, b], { changedKeys: new Map([[a, new Set(['age'])], [b, new Set(['age'])]]) });
+    await queueHydration(db.pool, [a, b], { changedKeys: new Map([[a, new Set(['country'])]]) });
     const { rows } = await db.pool.query<{ profileId: number; keys: string[] | null }>(
       'SELECT profile_id AS "profileId", changed_keys AS keys FROM roster_core.hydration_queue ORDER BY profile_id',
     );
