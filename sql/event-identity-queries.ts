@@ -117,11 +117,11 @@ export async function mergeProfileInto(db: Queryable, merge: ProfileMerge, prope
        ON CONFLICT ON CONSTRAINT group_memberships_pkey DO NOTHING
        RETURNING group_id
      )
-     INSERT INTO roster_core.group_membership_history (group_id, profile_id, action, reason)
-     SELECT group_id, $2, 'enter', 'merge'
+     INSERT INTO roster_core.group_membership_changes (group_id, action, reason, profile_ids)
+     SELECT group_id, 'enter', 'merge', ARRAY[$2::bigint]
      FROM moved
      UNION ALL
-     SELECT group_id, $1, 'exit', 'merge'
+     SELECT group_id, 'exit', 'merge', ARRAY[$1::bigint]
      FROM roster_core.group_memberships
      WHERE profile_id = $1`,
     [from, into],

@@ -36,7 +36,7 @@ export async function observeChangePoint(db: Queryable): Promise<ObservedPoint> 
   const { rows } = await db.query<ChangePoint>(
     `SELECT
        (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM roster_core.profile_revision_seq) AS revision,
-       (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM roster_core.group_membership_history_id_seq) AS "historyId"`,
+       (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM roster_core.group_membership_changes_id_seq) AS "historyId"`,
   );
   // A separate statement, so the list is read after the sequences.
   const { rows: running } = await db.query<{ vxids: string[] }>(
@@ -161,6 +161,7 @@ const CANDIDATE_DETAILS = `
        SELECT array_agg(f.key ORDER BY f.key) AS group_keys
        FROM followed AS f
        JOIN roster_core.group_memberships AS m ON m.group_id = f.group_id AND m.profile_id = c.profile_id
+       WHERE p.id IS NOT NULL
      ) AS k ON true
      WHERE k.group_keys IS NOT NULL
         OR (s.profile_id IS NOT NULL AND NOT s.is_removed)
@@ -211,8 +212,8 @@ export async function findExportCandidates(db: Queryable, destinationId: number,
        FROM roster_core.profiles AS p
        WHERE p.revision > $2
        UNION
-       SELECT h.profile_id
-       FROM roster_core.group_membership_history AS h
+       SELECT unnest(h.profile_ids)
+       FROM roster_core.group_membership_changes AS h
        WHERE h.id > $3
          AND h.group_id IN (SELECT f.group_id FROM followed AS f)
        UNION

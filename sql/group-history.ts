@@ -1,7 +1,7 @@
 /**
  * Reading membership history: who was in a group at a past time, and the entries and exits
- * of a group over a period. History rows are written by sql/group-membership.ts (and by
- * merges), one per entry or exit, with a reason.
+ * of a group over a period. History is written by sql/group-membership.ts (and by merges) as
+ * change sets, one row per group, action and statement with the profiles it moved.
  */
 import type { Queryable } from '../lib/db.js';
 import { loadGroupByKey, type MembershipReason } from './group-membership.js';
@@ -46,16 +46,17 @@ export async function listGroupHistory(
   const group = await loadGroupByKey(db, groupKey);
   const { rows } = await db.query<HistoryEntry>(
     `SELECT
-       h.profile_id AS "profileId",
+       moved.profile_id AS "profileId",
        h.action,
        h.reason,
        h.at
-     FROM roster_core.group_membership_history AS h
+     FROM roster_core.group_membership_changes AS h
+     CROSS JOIN LATERAL unnest(h.profile_ids) WITH ORDINALITY AS moved (profile_id, position)
      WHERE h.group_id = $1
        AND ($2::timestamptz IS NULL OR h.at >= $2)
        AND ($3::timestamptz IS NULL OR h.at < $3)
-       AND ($4::bigint IS NULL OR h.profile_id = $4)
-     ORDER BY h.at, h.id`,
+       AND ($4::bigint IS NULL OR (h.profile_ids @> ARRAY[$4::bigint] AND moved.profile_id = $4))
+     ORDER BY h.at, h.id, moved.position`,
     [group.id, range.since ?? null, range.until ?? null, range.profileId ?? null],
   );
 

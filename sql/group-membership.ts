@@ -1,7 +1,8 @@
 /**
  * Group membership: incremental re-evaluation for changed profiles, full recompute of one
- * group, and manual members. Every entry and exit writes one history row with its reason; the
- * row's id orders the change for exports, so the profile row itself is not rewritten.
+ * group, and manual members. Every statement that moves profiles writes one change set per
+ * action to roster_core.group_membership_changes with its reason; the set's id orders the
+ * change for exports, so the profile rows themselves are not rewritten.
  *
  * All work is set-based: one statement per group, whatever the number of profiles. History is
  * written from the RETURNING of the insert or delete itself, so two runs racing on the same
@@ -44,19 +45,24 @@ interface GroupRow {
 
 const GROUP_COLUMNS = `id, key, type, compiled_sql AS "compiledSql"`;
 
-// Writes the history rows and returns the changed profiles; appended to a statement whose
-// `entered` and `exited` CTEs return profile_id. $G is the group id and $R the reason.
+// Writes the history (one change set per action, ids ascending) and returns the changed
+// profiles; appended to a statement whose `entered` and `exited` CTEs return profile_id.
 function historyTail(groupParam: string, reasonParam: string): string {
   return `,
 history AS (
-  INSERT INTO roster_core.group_membership_history (group_id, profile_id, action, reason)
-  SELECT ${groupParam}, e.profile_id, 'enter', ${reasonParam} FROM entered AS e
-  UNION ALL
-  SELECT ${groupParam}, x.profile_id, 'exit', ${reasonParam} FROM exited AS x
+  ${historyInsert(groupParam, reasonParam)}
 )
 SELECT e.profile_id, 'enter' AS action FROM entered AS e
 UNION ALL
 SELECT x.profile_id, 'exit' AS action FROM exited AS x`;
+}
+
+// An empty change set writes no row (HAVING), so a statement that moved nobody leaves no trace.
+function historyInsert(groupParam: string, reasonParam: string): string {
+  return `INSERT INTO roster_core.group_membership_changes (group_id, action, reason, profile_ids)
+  SELECT ${groupParam}, 'enter', ${reasonParam}, array_agg(e.profile_id ORDER BY e.profile_id) FROM entered AS e HAVING count(*) > 0
+  UNION ALL
+  SELECT ${groupParam}, 'exit', ${reasonParam}, array_agg(x.profile_id ORDER BY x.profile_id) FROM exited AS x HAVING count(*) > 0`;
 }
 
 function summarize(rows: Array<{ profile_id: number; action: string }>): MembershipChange {
@@ -346,10 +352,7 @@ exited AS (
   RETURNING m.profile_id
 ),
 history AS (
-  INSERT INTO roster_core.group_membership_history (group_id, profile_id, action, reason)
-  SELECT $1, e.profile_id, 'enter', $2::text FROM entered AS e
-  UNION ALL
-  SELECT $1, x.profile_id, 'exit', $2::text FROM exited AS x
+  ${historyInsert('$1::bigint', '$2::text')}
 )
 SELECT
   (SELECT count(*) FROM entered)::int AS entered,

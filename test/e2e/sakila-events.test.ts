@@ -385,7 +385,7 @@ describe.skipIf(!HAS_DATASET)(SUITE, () => {
       const before = await members('frequent_renters');
       const emailOf = new Map([...ids].map(([customerId, profileId]) => [profileId, customers.get(customerId)!.email]));
       const receivedBefore = records.received.flat().length;
-      const { rows: lastHistory } = await pool.query<{ id: number }>('SELECT COALESCE(max(id), 0)::int AS id FROM roster_core.group_membership_history');
+      const { rows: lastHistory } = await pool.query<{ id: number }>('SELECT COALESCE(max(id), 0)::int AS id FROM roster_core.group_membership_changes');
       expect(rentalsInWindow(rentals, SEPTEMBER_CLOCK).size).toBe(0);
 
       await pinClock(SEPTEMBER_CLOCK);
@@ -401,8 +401,8 @@ describe.skipIf(!HAS_DATASET)(SUITE, () => {
       const { rows: counts } = await pool.query<{ rentals: number }>('SELECT DISTINCT rentals_last_30_days AS rentals FROM roster.profiles');
       expect(counts).toEqual([{ rentals: 0 }]);
       const { rows: history } = await pool.query<{ profileId: number; action: string; reason: string }>(
-        `SELECT h.profile_id AS "profileId", h.action, h.reason
-         FROM roster_core.group_membership_history AS h
+        `SELECT unnest(h.profile_ids) AS "profileId", h.action, h.reason
+         FROM roster_core.group_membership_changes AS h
          JOIN roster_core.groups AS g ON g.id = h.group_id
          WHERE g.key = 'frequent_renters' AND h.id > $1`,
         [lastHistory[0].id],

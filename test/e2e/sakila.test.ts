@@ -270,7 +270,7 @@ describe.skipIf(!HAS_DATASET)(SUITE, () => {
     it('carries only new payments, a changed e-mail and a new customer through a second run', async () => {
       const profilesBefore = await stack.profiles();
       const revisionsBefore = await revisions(stack.roster);
-      const { rows: lastHistory } = await stack.roster.pool.query<{ id: number }>('SELECT COALESCE(max(id), 0) AS id FROM roster_core.group_membership_history');
+      const { rows: lastHistory } = await stack.roster.pool.query<{ id: number }>('SELECT COALESCE(max(id), 0) AS id FROM roster_core.group_membership_changes');
       const customers = [...expected.values()];
       // Crosses the threshold: the richest customer still under it, outside Canada.
       const crossing = customers
@@ -327,11 +327,12 @@ describe.skipIf(!HAS_DATASET)(SUITE, () => {
       expect(identities).toEqual([{ value: newEmail.toLowerCase(), profileId: idOf(renamed.customerId) }]);
 
       const { rows: history } = await stack.roster.pool.query<{ groupKey: string; profileId: number; action: string; reason: string }>(
-        `SELECT g.key AS "groupKey", h.profile_id AS "profileId", h.action, h.reason
-         FROM roster_core.group_membership_history AS h
+        `SELECT g.key AS "groupKey", moved.profile_id AS "profileId", h.action, h.reason
+         FROM roster_core.group_membership_changes AS h
          JOIN roster_core.groups AS g ON g.id = h.group_id
+         CROSS JOIN LATERAL unnest(h.profile_ids) AS moved (profile_id)
          WHERE h.id > $1
-         ORDER BY g.key, h.profile_id`,
+         ORDER BY g.key, moved.profile_id`,
         [lastHistory[0].id],
       );
       expect(history).toEqual(

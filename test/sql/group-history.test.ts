@@ -26,7 +26,7 @@ describe('membership history', () => {
   // History rows of one transaction share its time, so each step is moved to a fixed day.
   async function stampLatest(groupId: number, day: string): Promise<void> {
     await db.pool.query(
-      `UPDATE roster_core.group_membership_history SET at = $2::timestamptz
+      `UPDATE roster_core.group_membership_changes SET at = $2::timestamptz
        WHERE group_id = $1 AND at > '2001-01-01' AND at > now() - interval '1 hour'`,
       [groupId, day],
     );
@@ -108,7 +108,7 @@ describe('membership history', () => {
     await expect(updateMembershipsForProfiles(db.pool, [1], 'because' as never)).rejects.toBeInstanceOf(InternalError);
     await expect(updateMembershipsForProfiles(db.pool, [1], 'because' as never)).rejects.toMatchObject({ code: 'CDP_GROUP_INVALID_REASON' });
     await expect(
-      db.pool.query(`INSERT INTO roster_core.group_membership_history (group_id, profile_id, action, reason) VALUES (1, 1, 'enter', 'because')`),
+      db.pool.query(`INSERT INTO roster_core.group_membership_changes (group_id, action, reason, profile_ids) VALUES (1, 'enter', 'because', '{1}')`),
     ).rejects.toMatchObject({ code: '23514' });
     await expect(listGroupMembersAsOf(db.pool, 'nope', new Date())).rejects.toBeInstanceOf(NotFoundError);
   });

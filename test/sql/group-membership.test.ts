@@ -45,8 +45,11 @@ describe('group membership', () => {
 
   async function history(groupId: number): Promise<Array<{ profileId: number; action: string; reason: string }>> {
     const { rows } = await db.pool.query(
-      `SELECT profile_id AS "profileId", action, reason
-       FROM roster_core.group_membership_history WHERE group_id = $1 ORDER BY id`,
+      `SELECT moved.profile_id AS "profileId", c.action, c.reason
+       FROM roster_core.group_membership_changes AS c
+       CROSS JOIN LATERAL unnest(c.profile_ids) WITH ORDINALITY AS moved (profile_id, position)
+       WHERE c.group_id = $1
+       ORDER BY c.id, moved.position`,
       [groupId],
     );
 
@@ -79,11 +82,11 @@ describe('group membership', () => {
     const ids = await insertProfiles(db.pool, [{ age: 20 }, { age: 10 }]);
     const group = await updateMembershipsForProfiles(db.pool, ids, 'data_change');
     expect(group.entered).toBe(1);
-    const historyBefore = await db.pool.query('SELECT count(*)::int AS n FROM roster_core.group_membership_history');
+    const historyBefore = await db.pool.query('SELECT count(*)::int AS n FROM roster_core.group_membership_changes');
 
     const again = await updateMembershipsForProfiles(db.pool, ids, 'data_change');
     expect(again).toEqual({ entered: 0, exited: 0, changedProfileIds: [] });
-    const historyAfter = await db.pool.query('SELECT count(*)::int AS n FROM roster_core.group_membership_history');
+    const historyAfter = await db.pool.query('SELECT count(*)::int AS n FROM roster_core.group_membership_changes');
     expect(historyAfter.rows[0].n).toBe(historyBefore.rows[0].n);
   });
 
@@ -104,7 +107,7 @@ describe('group membership', () => {
 
     const result = await updateMembershipsForProfiles(db.pool, [id], 'data_change');
     expect(result).toEqual({ entered: 2, exited: 0, changedProfileIds: [id] });
-    const { rows } = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM roster_core.group_membership_history WHERE profile_id = $1', [id]);
+    const { rows } = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM roster.group_membership_history WHERE profile_id = $1', [id]);
     expect(rows[0].n).toBe(2);
     expect(await revisions([id])).toEqual([before]);
   });
@@ -261,5 +264,37 @@ describe('group membership', () => {
       const actual = await db.pool.query('SELECT profile_id AS id FROM roster_core.group_memberships WHERE group_id = $1 AND profile_id = ANY($2::bigint[]) ORDER BY profile_id', [group.id, ids]);
       expect(actual.rows, group.key).toEqual(expected.rows);
     }
+  });
+  it('writes one change set per action when a recompute moves many profiles', async () => {
+    const group = await createGroup(db.pool, { key: 'adults', rule: ADULTS }, properties);
+    const ids = await insertProfiles(db.pool, [{ age: 40 }, { age: 50 }, { age: 9 }, { age: 70 }]);
+
+    await recomputeGroup(db.pool, group.id, 'rule_change');
+    const { rows } = await db.pool.query<{ action: string; reason: string; profileIds: number[] }>(
+      'SELECT action, reason, profile_ids AS "profileIds" FROM roster_core.group_membership_changes WHERE group_id = $1 ORDER BY id',
+      [group.id],
+    );
+    expect(rows.map((row) => ({ ...row, profileIds: row.profileIds.map(Number) }))).toEqual([{ action: 'enter', reason: 'rule_change', profileIds: [ids[0], ids[1], ids[3]] }]);
+    const view = await db.pool.query<{ profileId: number }>(
+      `SELECT profile_id AS "profileId" FROM roster.group_membership_history WHERE group_key = 'adults' ORDER BY profile_id`,
+    );
+    expect(view.rows.map((row) => row.profileId)).toEqual([ids[0], ids[1], ids[3]]);
+  });
+
+  it('removes the memberships of deleted profiles and deleted groups', async () => {
+    const adults = await createGroup(db.pool, { key: 'adults', rule: ADULTS }, properties);
+    const picked = await createGroup(db.pool, { key: 'picked' }, properties);
+    const [a, b, c] = await insertProfiles(db.pool, [{ age: 40 }, { age: 50 }, { age: 60 }]);
+    await recomputeGroup(db.pool, adults.id, 'rule_change');
+    await addManualMembers(db.pool, picked.id, [a, b, c]);
+
+    await db.pool.query('DELETE FROM roster_core.profiles WHERE id = ANY($1::bigint[])', [[a, c]]);
+    expect(await memberIds(db.pool, adults.id)).toEqual([b]);
+    expect(await memberIds(db.pool, picked.id)).toEqual([b]);
+
+    await db.pool.query('DELETE FROM roster_core.groups WHERE id = $1', [picked.id]);
+    const { rows } = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM roster_core.group_memberships WHERE group_id = $1', [picked.id]);
+    expect(rows[0].n).toBe(0);
+    expect(await memberIds(db.pool, adults.id)).toEqual([b]);
   });
 });
