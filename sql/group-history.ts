@@ -37,7 +37,10 @@ export async function listGroupMembersAsOf(db: Queryable, groupKey: string, at: 
   return rows;
 }
 
-/** Entries and exits of a group from `since` (inclusive) to `until` (exclusive), oldest first. */
+/**
+ * Entries and exits of a group from `since` (inclusive) to `until` (exclusive), oldest first.
+ * TODO: a profile filter reads every change set of the group (no per-profile index).
+ */
 export async function listGroupHistory(
   db: Queryable,
   groupKey: string,

@@ -308,6 +308,8 @@ export async function recomputeGroup(
   return counts;
 }
 
+// TODO: a profile deleted by a concurrent merge while this statement inserts its membership
+// leaves that membership behind until the next recompute (memberships have no per-row FK).
 async function recomputeOneGroup(client: Queryable, groupId: number, reason: MembershipReason): Promise<{ entered: number; exited: number }> {
   const group = await loadGroup(client, groupId);
   if (group.type !== 'calculated') {
