@@ -1,7 +1,7 @@
 import type { Pool } from '../lib/db.js';
 import { TransientError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import { insertEvents } from '../sql/event-queries.js';
+import { insertEvents, type PreparedEvent } from '../sql/event-queries.js';
 
 export interface EventWriterOptions {
   pool: Pool;
@@ -18,16 +18,16 @@ export interface EventWriterOptions {
 
 export interface EventWriter {
   /**
-   * Queues events (each one a JSON object text) and resolves once they are committed, or
-   * rejects with `CDP_EVENT_STORE_UNAVAILABLE`. Events of one call are always committed together.
+   * Queues checked events and resolves once they are committed, or rejects with
+   * `CDP_EVENT_STORE_UNAVAILABLE`. Events of one call are always committed together.
    */
-  write(rowsJson: string[]): Promise<void>;
+  write(events: PreparedEvent[]): Promise<void>;
   /** Flushes what is waiting and waits for every flush to end. */
   close(): Promise<void>;
 }
 
 interface Pending {
-  rows: string[];
+  events: PreparedEvent[];
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -50,7 +50,7 @@ export function createEventWriter(options: EventWriterOptions): EventWriter {
     let count = 0;
     let taken = 0;
     while (taken < waiting.length && count < maxBatchEvents) {
-      count += waiting[taken].rows.length;
+      count += waiting[taken].events.length;
       taken += 1;
     }
     const batch = waiting.slice(0, taken);
@@ -61,11 +61,11 @@ export function createEventWriter(options: EventWriterOptions): EventWriter {
   }
 
   async function flushBatch(batch: Pending[]): Promise<void> {
-    const rows = batch.flatMap((pending) => pending.rows);
+    const events = batch.length === 1 ? batch[0].events : batch.flatMap((pending) => pending.events);
     const startedAt = performance.now();
     try {
-      const stored = await insertEvents(options.pool, `[${rows.join(',')}]`);
-      options.log.debug({ events: rows.length, stored, durationMs: Math.round(performance.now() - startedAt) }, 'events written');
+      const stored = await insertEvents(options.pool, events);
+      options.log.debug({ events: events.length, stored, durationMs: Math.round(performance.now() - startedAt) }, 'events written');
       for (const pending of batch) pending.resolve();
       if (stored > 0 && options.onEventsStored) {
         try {
@@ -75,7 +75,7 @@ export function createEventWriter(options: EventWriterOptions): EventWriter {
         }
       }
     } catch (err) {
-      options.log.error({ err, events: rows.length }, 'event write failed');
+      options.log.error({ err, events: events.length }, 'event write failed');
       const failure = new TransientError('CDP_EVENT_STORE_UNAVAILABLE', 'Events could not be stored; send them again', { cause: err });
       for (const pending of batch) pending.reject(failure);
     }
@@ -97,10 +97,10 @@ export function createEventWriter(options: EventWriterOptions): EventWriter {
   }
 
   return {
-    write(rowsJson) {
+    write(events) {
       return new Promise<void>((resolve, reject) => {
-        waiting.push({ rows: rowsJson, resolve, reject });
-        waitingEvents += rowsJson.length;
+        waiting.push({ events, resolve, reject });
+        waitingEvents += events.length;
         if (waitingEvents >= maxBatchEvents) {
           flush();
         } else if (!timer && running.size < maxConcurrentFlushes) {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ConfigError } from '../lib/errors.js';
-import type { EventRow } from '../sql/event-queries.js';
+import type { PreparedEvent } from '../sql/event-queries.js';
 import { coerceValue, type PropertyDef } from '../sql/property-types.js';
 
 export const EVENT_TYPES = ['identify', 'track', 'page', 'screen', 'group', 'alias'] as const;
@@ -19,12 +19,22 @@ export class PayloadTooLargeError extends ConfigError {
 export interface MessageContext {
   writeKeyId: number;
   receivedAt: Date;
+  /** `receivedAt` as ISO 8601 text, formatted once per request. */
+  receivedAtIso: string;
   properties: Map<string, PropertyDef>;
   /** Fields of a batch envelope that its events inherit. */
   defaults?: { context?: Record<string, unknown>; sentAt?: unknown };
 }
 
 type Json = Record<string, unknown>;
+
+const EMPTY: Json = Object.freeze({}) as Json;
+const DAY_MS = 24 * 60 * 60 * 1000;
+// Date.prototype.toISOString is about as costly as the rest of an event's checks together, and
+// most times of a request fall on the same day: the day's prefix is formatted once.
+const MAX_ISO_MS = Date.UTC(10_000, 0, 1);
+let cachedDayMs = Number.NaN;
+let cachedDayPrefix = '';
 
 // An escape JSON.stringify writes for U+0000 or an unpaired surrogate (not one preceded by an
 // escaped backslash).
@@ -80,12 +90,39 @@ function checkTraits(traits: Json, properties: Map<string, PropertyDef>): void {
   }
 }
 
+function pad(value: number, width: number): string {
+  return String(value).padStart(width, '0');
+}
+
+/** The same text as `new Date(ms).toISOString()`. */
+export function isoString(ms: number): string {
+  if (!(ms >= 0 && ms < MAX_ISO_MS)) return new Date(ms).toISOString();
+  const dayMs = ms - (ms % DAY_MS);
+  if (dayMs !== cachedDayMs) {
+    cachedDayPrefix = new Date(dayMs).toISOString().slice(0, 11);
+    cachedDayMs = dayMs;
+  }
+  const inDay = ms - dayMs;
+  const millis = inDay % 1000;
+  const seconds = Math.floor(inDay / 1000);
+
+  return `${cachedDayPrefix}${pad(Math.floor(seconds / 3600), 2)}:${pad(Math.floor(seconds / 60) % 60, 2)}:${pad(seconds % 60, 2)}.${pad(millis, 3)}Z`;
+}
+
+function jsonText(value: string | null): string {
+  return value === null ? 'null' : JSON.stringify(value);
+}
+
+function objectText(value: Json): string {
+  return value === EMPTY ? '{}' : JSON.stringify(value);
+}
+
 /**
- * Checks one Segment message and returns the JSON text of the row to store. Throws a
- * `ConfigError` (or `PayloadTooLargeError`) naming what is wrong. `type` is the route's type,
- * or undefined for an item of a batch, which names its own.
+ * Checks one Segment message and returns the row to store, as the JSON text of an `EventRow`.
+ * Throws a `ConfigError` (or `PayloadTooLargeError`) naming what is wrong. `type` is the route's
+ * type, or undefined for an item of a batch, which names its own.
  */
-export function prepareMessage(raw: unknown, routeType: EventType | undefined, ctx: MessageContext): string {
+export function prepareMessage(raw: unknown, routeType: EventType | undefined, ctx: MessageContext): PreparedEvent {
   if (!isObject(raw)) throw invalid('An event must be a JSON object');
   const type = routeType ?? raw.type;
   if (typeof type !== 'string' || !(EVENT_TYPES as readonly string[]).includes(type)) {
@@ -114,16 +151,18 @@ export function prepareMessage(raw: unknown, routeType: EventType | undefined, c
   if (type === 'group' && !groupId) throw invalid('A group event needs a groupId');
 
   const ownContext = readObject(raw, 'context');
-  const context = ctx.defaults?.context ? { ...ctx.defaults.context, ...ownContext } : (ownContext ?? {});
+  const context = ctx.defaults?.context ? { ...ctx.defaults.context, ...ownContext } : (ownContext ?? EMPTY);
   if (!isObject(context)) throw invalid('Field context must be an object');
   const contextTraits = context.traits === undefined || context.traits === null ? undefined : readObject(context, 'traits');
   const ownTraits = type === 'identify' || type === 'group' ? readObject(raw, 'traits') : undefined;
-  const traits = contextTraits && ownTraits ? { ...contextTraits, ...ownTraits } : (ownTraits ?? contextTraits ?? {});
+  const traits = contextTraits && ownTraits ? { ...contextTraits, ...ownTraits } : (ownTraits ?? contextTraits ?? EMPTY);
   checkTraits(traits, ctx.properties);
-  const properties = type === 'track' || type === 'page' || type === 'screen' ? (readObject(raw, 'properties') ?? {}) : {};
+  const properties = type === 'track' || type === 'page' || type === 'screen' ? (readObject(raw, 'properties') ?? EMPTY) : EMPTY;
 
-  let messageId = readId(raw, 'messageId');
-  messageId ??= randomUUID();
+  // A messageId the server makes up is unique already; only the client's own ids are
+  // recorded for de-duplication.
+  const clientMessageId = readId(raw, 'messageId');
+  const messageId = clientMessageId ?? randomUUID();
 
   // Segment's skew correction: the client's clock is off by (sentAt - receivedAt), so its
   // timestamp is moved by the same amount.
@@ -136,22 +175,15 @@ export function prepareMessage(raw: unknown, routeType: EventType | undefined, c
     occurredMs = sentAtMs === null ? timestampMs : timestampMs + (receivedMs - sentAtMs);
   }
 
-  const row: EventRow = {
-    message_id: messageId,
-    type,
-    event,
-    user_id: userId,
-    anonymous_id: anonymousId,
-    previous_id: previousId,
-    group_id: groupId,
-    properties,
-    traits,
-    context,
-    write_key_id: ctx.writeKeyId,
-    occurred_at: new Date(occurredMs).toISOString(),
-    received_at: ctx.receivedAt.toISOString(),
-  };
-  const json = JSON.stringify(row);
+  // The text of an EventRow, written field by field: about twice as fast as building the
+  // object and calling JSON.stringify on it.
+  const json =
+    `{"message_id":${JSON.stringify(messageId)},"type":"${type}","event":${jsonText(event)}` +
+    `,"user_id":${jsonText(userId)},"anonymous_id":${jsonText(anonymousId)}` +
+    `,"previous_id":${jsonText(previousId)},"group_id":${jsonText(groupId)}` +
+    `,"properties":${objectText(properties)},"traits":${objectText(traits)},"context":${objectText(context)}` +
+    `,"write_key_id":${ctx.writeKeyId},"occurred_at":"${occurredMs === receivedMs ? ctx.receivedAtIso : isoString(occurredMs)}"` +
+    `,"received_at":"${ctx.receivedAtIso}"${clientMessageId === null ? ',"dedup":false' : ''}}`;
   // Characters are at most 3 UTF-8 bytes each here, so most events skip the exact count.
   if (json.length * 3 > MAX_EVENT_BYTES && Buffer.byteLength(json) > MAX_EVENT_BYTES) {
     throw new PayloadTooLargeError('CDP_EVENT_TOO_LARGE', `Event is larger than ${MAX_EVENT_BYTES / 1024} KB`);
@@ -163,5 +195,5 @@ export function prepareMessage(raw: unknown, routeType: EventType | undefined, c
     throw invalid('Event contains a NUL character or an unpaired surrogate, which cannot be stored');
   }
 
-  return json;
+  return { json, messageId: clientMessageId };
 }

@@ -11,7 +11,10 @@ export async function explainProductQueries(pool: Pool, pattern: RegExp, fn: (db
   const client: PoolClient = await pool.connect();
   const plans: string[] = [];
   const proxy = {
-    query: async (text: string, values?: unknown[]) => {
+    query: async (textOrConfig: string | { text: string; values?: unknown[] }, maybeValues?: unknown[]) => {
+      // A named statement comes as a config object; its EXPLAIN runs unnamed.
+      const text = typeof textOrConfig === 'string' ? textOrConfig : textOrConfig.text;
+      const values = typeof textOrConfig === 'string' ? maybeValues : textOrConfig.values;
       if (!pattern.test(text)) return client.query(text, values);
       const result = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS) ${text}`, values);
       plans.push(result.rows.map((row) => row['QUERY PLAN']).join('\n'));

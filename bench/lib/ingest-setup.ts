@@ -101,7 +101,9 @@ export async function explainEventInsert(pool: Pool, count: number): Promise<str
     occurred_at: now,
     received_at: now,
   }));
-  const plans = await explainProductQueries(pool, /WITH input AS/, (client) => insertEvents(client, JSON.stringify(rows)));
+  const plans = await explainProductQueries(pool, /WITH input AS/, (client) =>
+    insertEvents(client, rows.map((row) => ({ json: JSON.stringify(row), messageId: row.message_id }))),
+  );
 
   return plans.join('\n\n');
 }

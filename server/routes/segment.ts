@@ -3,6 +3,7 @@ import { gunzip } from 'node:zlib';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Pool } from '../../lib/db.js';
 import { ConfigError, isAppError, TransientError } from '../../lib/errors.js';
+import type { PreparedEvent } from '../../sql/event-queries.js';
 import type { PropertyDef } from '../../sql/property-types.js';
 import { createEventWriter } from '../event-writer.js';
 import { createPropertyCache } from '../property-cache.js';
@@ -119,7 +120,7 @@ const segmentRoutes: FastifyPluginAsync<SegmentRoutesOptions> = async (app, opti
       throw isAppError(err) ? err : unavailable(err);
     }
 
-    return { writeKeyId, receivedAt, properties };
+    return { writeKeyId, receivedAt, receivedAtIso: receivedAt.toISOString(), properties };
   }
 
   const noValidation = () => () => true;
@@ -139,8 +140,7 @@ const segmentRoutes: FastifyPluginAsync<SegmentRoutesOptions> = async (app, opti
       },
       async (request) => {
         const ctx = await contextFor(request, request.body);
-        const row = prepareMessage(request.body, type, ctx);
-        await writer.write([row]);
+        await writer.write([prepareMessage(request.body, type, ctx)]);
 
         return { success: true };
       },
@@ -168,7 +168,7 @@ const segmentRoutes: FastifyPluginAsync<SegmentRoutesOptions> = async (app, opti
       }
       const batchContext = typeof body.context === 'object' && body.context !== null && !Array.isArray(body.context) ? (body.context as Record<string, unknown>) : undefined;
       const ctx: MessageContext = { ...base, defaults: { context: batchContext, sentAt: body.sentAt } };
-      const rows: string[] = [];
+      const rows: PreparedEvent[] = [];
       const rejected: Array<{ index: number; code: string; message: string }> = [];
       body.batch.forEach((item, index) => {
         try {

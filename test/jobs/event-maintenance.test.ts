@@ -2,15 +2,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { maintainEventPartitions } from '../../jobs/event-maintenance.js';
-import { insertEvents } from '../../sql/event-queries.js';
+import { insertEvents, type PreparedEvent } from '../../sql/event-queries.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const log = pino({ level: 'silent' });
 const dayName = (ms: number) => `events_${new Date(ms).toISOString().slice(0, 10).replaceAll('-', '')}`;
 
-function eventJson(messageId: string, receivedAt: Date): string {
-  return JSON.stringify({
+function event(messageId: string, receivedAt: Date): PreparedEvent[] {
+  const json = JSON.stringify({
     message_id: messageId,
     type: 'track',
     event: 'e',
@@ -21,6 +21,8 @@ function eventJson(messageId: string, receivedAt: Date): string {
     occurred_at: receivedAt.toISOString(),
     received_at: receivedAt.toISOString(),
   });
+
+  return [{ json, messageId }];
 }
 
 async function partitions(db: TestDatabase): Promise<string[]> {
@@ -46,7 +48,7 @@ describe('maintainEventPartitions', () => {
 
   it('creates today and the next 7 days, leaving a day the default partition holds rows of', async () => {
     const busyDay = new Date(now.getTime() + 3 * DAY_MS);
-    await insertEvents(db.pool, `[${eventJson('early', busyDay)}]`);
+    await insertEvents(db.pool, event('early', busyDay));
 
     const result = await maintainEventPartitions(db.pool, { now, retentionDays: 90, dedupDays: 7, log });
 
@@ -63,7 +65,7 @@ describe('maintainEventPartitions', () => {
   });
 
   it('routes new events into the partition of their day', async () => {
-    await insertEvents(db.pool, `[${eventJson('today', now)}]`);
+    await insertEvents(db.pool, event('today', now));
     const { rows } = await db.pool.query(`SELECT tableoid::regclass::text AS part FROM roster_core.events WHERE message_id = 'today'`);
 
     expect(rows[0].part).toBe(`roster_core.${dayName(now.getTime())}`);
@@ -72,7 +74,7 @@ describe('maintainEventPartitions', () => {
   it('drops partitions older than the retention period while inserts continue', async () => {
     const past = new Date(now.getTime() - 120 * DAY_MS);
     await maintainEventPartitions(db.pool, { now: past, retentionDays: 90, dedupDays: 7, log });
-    await insertEvents(db.pool, `[${eventJson('old', past)}]`);
+    await insertEvents(db.pool, event('old', past));
 
     let inserting = true;
     let inserted = 0;
@@ -80,7 +82,7 @@ describe('maintainEventPartitions', () => {
     const writer = (async () => {
       while (inserting) {
         const startedAt = performance.now();
-        await insertEvents(db.pool, `[${eventJson(`live-${inserted}`, new Date())}]`);
+        await insertEvents(db.pool, event(`live-${inserted}`, new Date()));
         slowestMs = Math.max(slowestMs, performance.now() - startedAt);
         inserted += 1;
       }
