@@ -309,5 +309,31 @@ describe('segment routes', () => {
       expect(response.statusCode).toBe(200);
       expect(await rowsOf('dup-batch')).toMatchObject([{ event: 'e' }]);
     });
+
+    it('stores events without a messageId every time and records no id for them', async () => {
+      const item = { type: 'track', userId: 'no-id-user', event: 'no-id' };
+      const { rows: before } = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM roster_core.event_message_ids');
+      expect((await post('/v1/batch', { batch: [item, item] })).statusCode).toBe(200);
+      expect((await post('/v1/track', item)).statusCode).toBe(200);
+
+      const { rows: events } = await db.pool.query<{ message_id: string }>(
+        `SELECT message_id FROM roster_core.events WHERE user_id = 'no-id-user'`,
+      );
+      expect(new Set(events.map((row) => row.message_id)).size).toBe(3);
+      const { rows: after } = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM roster_core.event_message_ids');
+      expect(after[0].n).toBe(before[0].n);
+    });
+
+    it('stores the corrected timestamp of a batch item with its own clock', async () => {
+      const response = await post('/v1/batch', {
+        sentAt: '2024-03-01T10:00:00.000Z',
+        batch: [{ type: 'track', messageId: 'skew-batch', userId: 'u', event: 'e', timestamp: '2024-02-29T23:59:59.250Z' }],
+      });
+
+      expect(response.statusCode).toBe(200);
+      const [row] = await rowsOf('skew-batch');
+      const shiftMs = row.received_at.getTime() - Date.parse('2024-03-01T10:00:00.000Z');
+      expect(row.occurred_at.getTime()).toBe(Date.parse('2024-02-29T23:59:59.250Z') + shiftMs);
+    });
   });
 });
