@@ -3,6 +3,7 @@ import { coerceValue, identityText, pgColumnType, type PropertyDef } from './pro
 import {
   findIdentityOwners,
   identityMapKey,
+  insertFreeIdentities,
   insertIdentities,
   insertIdentityConflicts,
   releaseOldIdentities,
@@ -241,35 +242,45 @@ async function insertProfiles(
   if (ids.length === 0) {
     return changedKeys;
   }
+  // Every value is new, so its times are the same now() for all: value_times is one of a few
+  // objects, built once per set of keys that are set rather than once per row (MATERIALIZED,
+  // or the planner builds it again for each row it joins).
   const keySet = new Set<string>();
+  const timeSets = new Map<string, number>();
   const records = ids.map((id) => {
     const record: Record<string, unknown> = { profile_id: id };
-    const changed = new Set<string>();
+    const changed: string[] = [];
     for (const [key, value] of values.get(id) ?? []) {
       keySet.add(key);
       record[(properties.get(key) as PropertyDef).columnName] = value;
-      if (value !== null) changed.add(key);
+      if (value !== null) changed.push(key);
     }
-    if (changed.size > 0) changedKeys.set(id, changed);
+    if (changed.length > 0) changedKeys.set(id, new Set(changed));
+    const signature = textArrayLiteral(changed.map((key) => (properties.get(key) as PropertyDef).columnName).sort());
+    if (!timeSets.has(signature)) timeSets.set(signature, timeSets.size + 1);
+    // Property keys are lower case, so this field never meets a column.
+    record.timeSet = timeSets.get(signature);
 
     return record;
   });
   const defs = [...keySet].sort().map((key) => properties.get(key) as PropertyDef);
   const columns = defs.map((def) => quoteIdent(def.columnName));
-  const recordType = ['profile_id bigint', ...defs.map((def, i) => `${columns[i]} ${pgColumnType(def.type, def.isList)}`)].join(', ');
-  // Times only for values that are set, as an UPDATE from NULL would stamp them; at most 100
-  // arguments per jsonb_build_object, so in chunks.
-  const timeChunks: string[] = [];
-  for (let i = 0; i < defs.length; i += 40) {
-    const entries = defs.slice(i, i + 40).map((def) => `${quoteLiteral(def.columnName)}, CASE WHEN v.${quoteIdent(def.columnName)} IS NOT NULL THEN t.times END`);
-    timeChunks.push(`jsonb_strip_nulls(jsonb_build_object(${entries.join(', ')}))`);
-  }
+  const recordType = ['profile_id bigint', '"timeSet" int', ...defs.map((def, i) => `${columns[i]} ${pgColumnType(def.type, def.isList)}`)].join(', ');
   await db.query(
-    `INSERT INTO roster_core.profiles (id, ${[...columns, 'value_times'].join(', ')})
-     SELECT v.profile_id, ${[...columns.map((column) => `v.${column}`), timeChunks.length > 0 ? timeChunks.join(' || ') : `'{}'::jsonb`].join(', ')}
+    `WITH times AS MATERIALIZED (
+       SELECT
+         s.ord::int AS time_set,
+         COALESCE((
+           SELECT jsonb_object_agg(k.key, jsonb_build_object('createdAt', to_jsonb(now()), 'updatedAt', to_jsonb(now())))
+           FROM unnest(s.keys::text[]) AS k (key)
+         ), '{}'::jsonb) AS value_times
+       FROM unnest($2::text[]) WITH ORDINALITY AS s (keys, ord)
+     )
+     INSERT INTO roster_core.profiles (id, ${[...columns, 'value_times'].join(', ')})
+     SELECT v.profile_id, ${[...columns.map((column) => `v.${column}`), 't.value_times'].join(', ')}
      FROM jsonb_to_recordset($1::jsonb) AS v (${recordType})
-     CROSS JOIN (SELECT jsonb_build_object('createdAt', to_jsonb(now()), 'updatedAt', to_jsonb(now())) AS times) AS t`,
-    [JSON.stringify(records)],
+     JOIN times AS t ON t.time_set = v."timeSet"`,
+    [JSON.stringify(records), [...timeSets.keys()]],
   );
 
   return changedKeys;
@@ -335,7 +346,10 @@ export async function writeProfileValues(db: Queryable, context: WriteValuesCont
 
     return value !== undefined && value !== null && !Array.isArray(value) && identityText(value) === claim.value;
   };
-  await insertIdentities(db, [...(resolved?.claims ?? []), ...claims.filter((claim) => !newProfileIds.has(claim.profileId) || heldByNew(claim))]);
+  const identities = [...(resolved?.claims ?? []), ...claims.filter((claim) => !newProfileIds.has(claim.profileId) || heldByNew(claim))];
+  // Owners that resolution looked up under the identity lock leave only lock-free writers to
+  // collide with; other callers' lookups were not locked.
+  await (resolved ? insertFreeIdentities(db, identities) : insertIdentities(db, identities));
 
   const byKeySet = new Map<string, Array<Record<string, unknown>>>();
   const cleared: Array<{ profileId: number; propertyId: number }> = [];
