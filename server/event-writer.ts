@@ -40,7 +40,7 @@ interface Pending {
 export function createEventWriter(options: EventWriterOptions): EventWriter {
   const maxBatchEvents = options.maxBatchEvents ?? 500;
   const maxDelayMs = options.maxDelayMs ?? 3;
-  const maxConcurrentFlushes = options.maxConcurrentFlushes ?? 4;
+  const maxConcurrentFlushes = options.maxConcurrentFlushes ?? 2;
   let waiting: Pending[] = [];
   let waitingEvents = 0;
   let timer: NodeJS.Timeout | undefined;

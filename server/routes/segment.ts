@@ -1,6 +1,6 @@
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Pool } from '../../lib/db.js';
 import { ConfigError, isAppError, TransientError } from '../../lib/errors.js';
 import type { PreparedEvent } from '../../sql/event-queries.js';
@@ -10,6 +10,7 @@ import { createPropertyCache } from '../property-cache.js';
 import { SEGMENT_BATCH_BODY, SEGMENT_BATCH_RESPONSES, SEGMENT_BODIES, SEGMENT_SINGLE_RESPONSES } from '../schemas/segment.js';
 import {
   EVENT_TYPES,
+  isoString,
   MAX_BATCH_BYTES,
   MAX_EVENT_BYTES,
   PayloadTooLargeError,
@@ -28,6 +29,8 @@ export interface SegmentRoutesOptions {
 }
 
 const gunzipAsync = promisify(gunzip);
+/** Authorization headers whose decoded key is remembered; past this the memo starts over. */
+const MAX_REMEMBERED_HEADERS = 1_000;
 
 /** Write-key problems answer 401, like Segment. */
 class WriteKeyError extends ConfigError {
@@ -93,20 +96,52 @@ const segmentRoutes: FastifyPluginAsync<SegmentRoutesOptions> = async (app, opti
     throw err;
   });
 
-  // A key in the Authorization header is checked before the body is read.
-  app.addHook('onRequest', async (request) => {
-    const key = basicAuthUser(request.headers.authorization);
-    if (key === undefined) return;
-    const id = await writeKeys.resolve(key).catch((err: unknown) => {
-      throw unavailable(err);
-    });
-    if (id === null) throw BAD_KEY();
-    headerKeyIds.set(request, id);
+  // Decoded Authorization headers: traffic repeats a few keys, and decoding showed in profiles.
+  const headerKeys = new Map<string, string>();
+  function keyOfHeader(header: string | undefined): string | undefined {
+    if (header === undefined) return undefined;
+    let key = headerKeys.get(header);
+    if (key === undefined) {
+      key = basicAuthUser(header);
+      if (key === undefined) return undefined;
+      if (headerKeys.size >= MAX_REMEMBERED_HEADERS) headerKeys.clear();
+      headerKeys.set(header, key);
+    }
+
+    return key;
+  }
+
+  // A key in the Authorization header is checked before the body is read. A callback hook, so a
+  // key known in memory costs no promise.
+  app.addHook('onRequest', (request, _reply, done) => {
+    const key = keyOfHeader(request.headers.authorization);
+    if (key === undefined) return done();
+    const known = writeKeys.peek(key);
+    if (known !== undefined) {
+      headerKeyIds.set(request, known);
+
+      return done();
+    }
+    writeKeys.resolve(key).then(
+      (id) => {
+        if (id === null) return done(BAD_KEY() as unknown as FastifyError);
+        headerKeyIds.set(request, id);
+        done();
+      },
+      (err: unknown) => done(unavailable(err) as unknown as FastifyError),
+    );
   });
 
+  function newContext(writeKeyId: number, properties: Map<string, PropertyDef>): Omit<MessageContext, 'defaults'> {
+    const nowMs = Date.now();
+
+    return { writeKeyId, receivedAt: new Date(nowMs), receivedAtIso: isoString(nowMs), properties };
+  }
+
   async function contextFor(request: FastifyRequest, body: unknown): Promise<Omit<MessageContext, 'defaults'>> {
-    const receivedAt = new Date();
     let writeKeyId = headerKeyIds.get(request);
+    const fresh = propertyDefs.peek();
+    if (writeKeyId !== undefined && fresh !== undefined) return newContext(writeKeyId, fresh);
     let properties: Map<string, PropertyDef>;
     try {
       if (writeKeyId === undefined) {
@@ -115,12 +150,12 @@ const segmentRoutes: FastifyPluginAsync<SegmentRoutesOptions> = async (app, opti
         if (id === null) throw BAD_KEY();
         writeKeyId = id;
       }
-      properties = await propertyDefs();
+      properties = fresh ?? (await propertyDefs());
     } catch (err) {
       throw isAppError(err) ? err : unavailable(err);
     }
 
-    return { writeKeyId, receivedAt, receivedAtIso: receivedAt.toISOString(), properties };
+    return newContext(writeKeyId, properties);
   }
 
   const noValidation = () => () => true;
