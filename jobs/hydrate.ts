@@ -1,7 +1,7 @@
 import { quoteIdent, quoteLiteral, withTransaction, type PoolClient } from '../lib/db.js';
 import { describeError } from '../lib/errors.js';
 import { getConnector } from '../connectors/index.js';
-import type { FetchProfile, PropertyFetch } from '../connectors/sdk/index.js';
+import type { FetchProfile } from '../connectors/sdk/index.js';
 import { computeEventProperty, loadEventProperties } from '../sql/event-property-queries.js';
 import { markOutboundEventsReady } from '../sql/event-processing-queries.js';
 import { updateMembershipsForProfiles } from '../sql/group-membership.js';
@@ -10,7 +10,7 @@ import { writeProfileValues, type ProfileValuesRow } from '../sql/profile-values
 import { loadPropertyDefs } from '../sql/property-queries.js';
 import type { PropertyDef } from '../sql/property-types.js';
 import { resolveAppConfig } from '../sql/app-config.js';
-import { connectorContext } from './connector-context.js';
+import { connectorContext, toPropertyFetch } from './connector-context.js';
 import { requestExportRunsForAll, requestOutboundDelivery, type JobDeps } from './index.js';
 
 export interface HydrationResult {
@@ -21,16 +21,10 @@ export interface HydrationResult {
   failedSources: Array<{ sourceId: number; code: string }>;
 }
 
-function toFetch(row: PropertyFetchRow): PropertyFetch {
-  const { kind, ...options } = row.fetchOptions;
-
-  return { ...options, key: row.key, kind, isList: row.isList } as PropertyFetch;
-}
-
 interface QueuedProfile {
   /** Property keys changed since the profile was queued; null when unknown. */
   changedKeys: Set<string> | null;
-  /** Column properties an import has just written: not fetched again. */
+  /** Properties an import has just written from their own source: not fetched again. */
   freshKeys: Set<string>;
 }
 
@@ -80,9 +74,9 @@ async function loadProfileValues(client: PoolClient, profileIds: number[], keys:
   return rows.map((row) => ({ id: String(row.id), values: row.values }));
 }
 
-/** The source's properties a profile needs: all but the columns an import has just written. */
+/** The source's properties a profile needs: all but those an import has just written. */
 function neededFetches(own: PropertyFetchRow[], queued: QueuedProfile): PropertyFetchRow[] {
-  return own.filter((fetch) => fetch.fetchOptions.kind !== 'column' || !queued.freshKeys.has(fetch.key));
+  return own.filter((fetch) => !queued.freshKeys.has(fetch.key));
 }
 
 async function hydrateBatch(deps: JobDeps, client: PoolClient, queued: Map<number, QueuedProfile>, sources: SourceRow[], fetches: PropertyFetchRow[], failedSources: Map<number, string>): Promise<number> {
@@ -127,7 +121,7 @@ async function hydrateBatch(deps: JobDeps, client: PoolClient, queued: Map<numbe
         stream,
         match: identity,
         profiles,
-        properties: request.fetches.map(toFetch),
+        properties: request.fetches.map(toPropertyFetch),
       });
       for (const [profileId, values] of result) {
         rows.push({ profileId: Number(profileId), values, ref: `${source.key}:hydration`, sourceId: source.id });

@@ -1,16 +1,16 @@
 import { withTransaction } from '../lib/db.js';
 import { describeError, ConfigError } from '../lib/errors.js';
 import { getConnector } from '../connectors/index.js';
-import type { CursorState } from '../connectors/sdk/index.js';
+import type { CursorState, FetchProfile } from '../connectors/sdk/index.js';
 import { lockIdentities } from '../sql/identity-queries.js';
-import { loadPropertyFetches, loadSources, type SourceRow } from '../sql/object-queries.js';
+import { loadPropertyFetches, loadSources, type PropertyFetchRow, type SourceRow } from '../sql/object-queries.js';
 import { changedKeysForQueue, queueHydration, writeProfileValues } from '../sql/profile-values.js';
 import { loadPropertyDefs } from '../sql/property-queries.js';
-import type { PropertyDef } from '../sql/property-types.js';
+import { coerceValue, type PropertyDef } from '../sql/property-types.js';
 import { resolveProfiles, type IncomingRecord } from '../sql/resolve-profiles.js';
 import { addRunCounts, finishRun, loadRun, markRunRunning } from '../sql/run-queries.js';
 import { resolveAppConfig } from '../sql/app-config.js';
-import { connectorContext } from './connector-context.js';
+import { connectorContext, toPropertyFetch } from './connector-context.js';
 import { withRunLease } from './run-lease.js';
 import { requestHydration, type JobDeps } from './index.js';
 
@@ -24,6 +24,12 @@ interface ImportPlan {
    * written here it does not fetch them again. The identity may be another source's property.
    */
   ownColumnKeys: Set<string>;
+  /**
+   * Aggregate properties of this source, fetched for each batch by its identity values and
+   * written with the rows, so hydration need not fetch them and write the profiles again.
+   * Empty when the identity is a date (hydration matches dates by their stored text).
+   */
+  aggregates: PropertyFetchRow[];
 }
 
 async function planImport(deps: JobDeps, sourceId: number): Promise<ImportPlan> {
@@ -36,15 +42,20 @@ async function planImport(deps: JobDeps, sourceId: number): Promise<ImportPlan> 
   }
   const columns = [{ column: identity.column, key: identity.property }];
   const ownColumnKeys = new Set<string>();
+  const aggregates: PropertyFetchRow[] = [];
   for (const fetch of await loadPropertyFetches(deps.pool)) {
-    if (fetch.sourceId !== source.id || fetch.fetchOptions.kind !== 'column') continue;
+    if (fetch.sourceId !== source.id) continue;
+    if (fetch.fetchOptions.kind === 'aggregate' && primary.type !== 'date' && !properties.get(fetch.key)?.isUnique) {
+      aggregates.push(fetch);
+    }
+    if (fetch.fetchOptions.kind !== 'column') continue;
     ownColumnKeys.add(fetch.key);
     if (fetch.key !== identity.property) {
       columns.push({ column: String(fetch.fetchOptions.column), key: fetch.key });
     }
   }
 
-  return { source, properties, columns, ownColumnKeys };
+  return { source, properties, columns, ownColumnKeys, aggregates };
 }
 
 function toRecords(plan: ImportPlan, rows: Array<Record<string, unknown>>): IncomingRecord[] {
@@ -80,12 +91,62 @@ function checkColumns(plan: ImportPlan, rows: Array<Record<string, unknown>>, lo
   }
 }
 
+interface PreparedBatch {
+  rowsRead: number;
+  records: IncomingRecord[];
+  /** Properties read from the source for every record with an identity: fresh for hydration. */
+  freshKeys: Set<string>;
+  state: CursorState | null;
+}
+
+/**
+ * Turns source rows into records and adds the source's aggregates for them. When the
+ * aggregates cannot be fetched here, hydration fetches them as it would anyway (and reports
+ * what failed), so the import goes on.
+ */
+async function prepareBatch(deps: JobDeps, plan: ImportPlan, rows: Array<Record<string, unknown>>, state: CursorState | null): Promise<PreparedBatch> {
+  const records = toRecords(plan, rows);
+  const freshKeys = new Set(plan.ownColumnKeys);
+  if (plan.aggregates.length === 0 || records.length === 0) {
+    return { rowsRead: rows.length, records, freshKeys, state };
+  }
+  const { source } = plan;
+  const { incremental: _incremental, identity, createsProfiles: _creates, ...stream } = source.options;
+  const primary = plan.properties.get(identity.property) as PropertyDef;
+  const profiles: FetchProfile[] = [];
+  records.forEach((record, index) => {
+    const coerced = coerceValue(primary.type, record.values[identity.property]);
+    if (coerced.ok && coerced.value !== null) {
+      profiles.push({ id: String(index), values: { [identity.property]: coerced.value } });
+    }
+  });
+  try {
+    const connector = getConnector(source.app.type, 'source');
+    const result = await connector.source!.fetchProperties(connectorContext(deps.log, source.app), {
+      config: resolveAppConfig(source.app),
+      stream,
+      match: identity,
+      profiles,
+      properties: plan.aggregates.map(toPropertyFetch),
+    });
+    for (const [index, values] of result) {
+      Object.assign(records[Number(index)].values, values);
+    }
+    for (const fetch of plan.aggregates) freshKeys.add(fetch.key);
+  } catch (err) {
+    const { code } = describeError(err);
+    deps.log.warn({ err, sourceId: source.id, code }, 'aggregates left to hydration');
+  }
+
+  return { rowsRead: rows.length, records, freshKeys, state };
+}
+
 /**
  * Writes one batch of source rows, and the cursor that follows it, in one transaction: a
  * crash either keeps both or neither, and re-reading a batch is harmless.
  */
-async function storeBatch(deps: JobDeps, plan: ImportPlan, runId: number, rows: Array<Record<string, unknown>>, state: CursorState | null): Promise<void> {
-  const records = toRecords(plan, rows);
+async function storeBatch(deps: JobDeps, plan: ImportPlan, runId: number, batch: PreparedBatch): Promise<void> {
+  const { records, state } = batch;
   await withTransaction(deps.pool, async (client) => {
     await lockIdentities(client);
     const resolved = await resolveProfiles(client, records, {
@@ -100,12 +161,12 @@ async function storeBatch(deps: JobDeps, plan: ImportPlan, runId: number, rows: 
     });
     const written = await writeProfileValues(client, { properties: plan.properties, sourceId: plan.source.id, runId }, valueRows, resolved.identities);
     const touched = valueRows.map((row) => row.profileId);
-    // The source's column values were just read: hydration need not fetch them again.
+    // What was just read from the source need not be fetched again by hydration.
     const freshKeys = new Map<number, Set<string>>();
     for (const row of valueRows) {
       const keys = freshKeys.get(row.profileId) ?? new Set<string>();
       for (const key of Object.keys(row.values)) {
-        if (plan.ownColumnKeys.has(key)) keys.add(key);
+        if (batch.freshKeys.has(key)) keys.add(key);
       }
       freshKeys.set(row.profileId, keys);
     }
@@ -114,7 +175,7 @@ async function storeBatch(deps: JobDeps, plan: ImportPlan, runId: number, rows: 
       await client.query(`UPDATE roster_core.sources SET cursor = $2 WHERE id = $1`, [plan.source.id, JSON.stringify(state)]);
     }
     await addRunCounts(client, runId, {
-      rowsRead: rows.length,
+      rowsRead: batch.rowsRead,
       profilesCreated: resolved.created,
       profilesChanged: written.changedProfileIds.length,
       rowsUnmatched: resolved.unmatched,
@@ -126,6 +187,36 @@ async function storeBatch(deps: JobDeps, plan: ImportPlan, runId: number, rows: 
       deps.log.warn({ runId, sourceId: plan.source.id, skipped: resolved.skipped.length, first: resolved.skipped[0].code }, 'rows skipped');
     }
   });
+}
+
+/**
+ * Stores prepared batches one at a time, in order, while the caller reads and prepares the
+ * next one: the source's reads and the row conversion of one batch overlap the transaction
+ * of the one before. At most one batch is being stored and one prepared.
+ */
+class BatchPipeline {
+  private storing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly store: (batch: PreparedBatch) => Promise<void>) {}
+
+  /** Waits for the batch before to be stored (throwing its error), then starts this one. */
+  async add(prepared: Promise<PreparedBatch>): Promise<void> {
+    // A preparation that fails while the batch before is stored is reported below, not lost.
+    prepared.catch(() => {});
+    await this.storing;
+    this.storing = prepared.then(this.store);
+    this.storing.catch(() => {});
+  }
+
+  /** Waits for the last batch; throws its error. */
+  async finish(): Promise<void> {
+    await this.storing;
+  }
+
+  /** Waits for the last batch, whatever its outcome (before recording a failed run). */
+  async settle(): Promise<void> {
+    await this.storing.catch(() => {});
+  }
 }
 
 /**
@@ -146,6 +237,7 @@ async function runImportLeased(deps: JobDeps, runId: number): Promise<void> {
   const log = deps.log.child({ runId, sourceId: run.sourceId });
   const startedAt = Date.now();
   await markRunRunning(deps.pool, runId);
+  let pipeline: BatchPipeline | undefined;
   try {
     const plan = await planImport(deps, run.sourceId);
     const connector = getConnector(plan.source.app.type, 'source');
@@ -153,6 +245,8 @@ async function runImportLeased(deps: JobDeps, runId: number): Promise<void> {
     const stream = { ...streamOptions, cursor: incremental };
     const batchSize = deps.config.importBatchSize;
     let pending: Array<Record<string, unknown>> = [];
+    pipeline = new BatchPipeline((batch) => storeBatch(deps, plan, runId, batch));
+    const enqueue = (rows: Array<Record<string, unknown>>, state: CursorState | null) => pipeline!.add(prepareBatch(deps, plan, rows, state));
     const messages = connector.source!.read(connectorContext(log, plan.source.app), {
       config: resolveAppConfig(plan.source.app),
       stream,
@@ -168,22 +262,25 @@ async function runImportLeased(deps: JobDeps, runId: number): Promise<void> {
         }
         pending.push(...message.records);
         if (pending.length >= batchSize * 2) {
-          await storeBatch(deps, plan, runId, pending, null);
+          await enqueue(pending, null);
           pending = [];
         }
       } else {
-        await storeBatch(deps, plan, runId, pending, incremental ? (message.state as CursorState) : null);
+        await enqueue(pending, incremental ? (message.state as CursorState) : null);
         pending = [];
       }
     }
     if (pending.length > 0) {
-      await storeBatch(deps, plan, runId, pending, null);
+      await enqueue(pending, null);
     }
+    await pipeline.finish();
     await finishRun(deps.pool, runId, { status: 'succeeded' });
     await requestHydration(deps.queue);
     const finished = await loadRun(deps.pool, runId);
     log.info({ counts: finished?.counts, durationMs: Date.now() - startedAt }, 'import run finished');
   } catch (err) {
+    // A batch still being stored commits or rolls back before the run is marked failed.
+    await pipeline?.settle();
     const { code, message } = describeError(err);
     await finishRun(deps.pool, runId, { status: 'failed', errorCode: code, errorMessage: message });
     log.error({ err, code }, 'import run failed');

@@ -52,7 +52,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RosterConfig {
     httpPort: readInt(env, 'ROSTER_PORT', 3000, 0),
     logLevel,
     importBatchSize: readInt(env, 'ROSTER_IMPORT_BATCH_SIZE', 5000),
-    hydrationBatchSize: readInt(env, 'ROSTER_HYDRATION_BATCH_SIZE', 1000),
+    hydrationBatchSize: readInt(env, 'ROSTER_HYDRATION_BATCH_SIZE', 5000),
     exportBatchSize: readInt(env, 'ROSTER_EXPORT_BATCH_SIZE', 500),
     eventDedupDays: readInt(env, 'ROSTER_EVENT_DEDUP_DAYS', 7),
     eventRetentionDays: readInt(env, 'ROSTER_EVENT_RETENTION_DAYS', 90),

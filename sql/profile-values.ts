@@ -411,8 +411,8 @@ export interface QueueHydrationOptions {
    */
   changedKeys?: Map<number, Set<string>>;
   /**
-   * Column properties an import has just written for each profile from its source: hydration
-   * does not fetch them again. Only an import that wrote them may pass them.
+   * Properties of a source that an import has just read from it and written for each profile:
+   * hydration does not fetch them again. Only the import that wrote them may pass them.
    */
   freshKeys?: Map<number, Set<string>>;
 }
