@@ -124,10 +124,10 @@ async function claimUniqueValues(
   rows: Array<{ row: ProfileValuesRow; typed: Map<string, Typed> }>,
   properties: Map<string, PropertyDef>,
   knownOwners?: Map<string, number>,
-): Promise<{ conflicts: IdentityConflict[]; releases: IdentityRelease[]; claims: IdentityClaim[] }> {
+): Promise<{ conflicts: IdentityConflict[]; claims: IdentityClaim[] }> {
   const uniques = [...properties.values()].filter((p) => p.isUnique);
   if (uniques.length === 0) {
-    return { conflicts: [], releases: [], claims: [] };
+    return { conflicts: [], claims: [] };
   }
   let owners = knownOwners;
   if (owners === undefined) {
@@ -144,15 +144,10 @@ async function claimUniqueValues(
   }
   const conflicts: IdentityConflict[] = [];
   const claims: IdentityClaim[] = [];
-  const releases: IdentityRelease[] = [];
   for (const { row, typed } of rows) {
     for (const property of uniques) {
       const value = typed.get(property.key);
-      if (value === undefined || Array.isArray(value)) {
-        continue;
-      }
-      if (value === null) {
-        releases.push({ propertyId: property.id, profileId: row.profileId, value: null });
+      if (value === undefined || value === null || Array.isArray(value)) {
         continue;
       }
       const text = identityText(value);
@@ -171,13 +166,11 @@ async function claimUniqueValues(
           resolution: 'kept_apart',
           recordRef: row.ref ?? null,
         });
-        continue;
       }
-      releases.push({ propertyId: property.id, profileId: row.profileId, value: text });
     }
   }
 
-  return { conflicts, releases, claims };
+  return { conflicts, claims };
 }
 
 function timesEntry(key: string): string {
@@ -327,7 +320,7 @@ export async function writeProfileValues(db: Queryable, context: WriteValuesCont
   const newProfileIds = resolved?.newProfileIds ?? new Set<number>();
   const invalid: InvalidValue[] = [];
   const coerced = rows.map((row) => ({ row, typed: coerceRow(row, properties, invalid) }));
-  const { conflicts, releases, claims } = await claimUniqueValues(db, coerced, properties, resolved?.owners);
+  const { conflicts, claims } = await claimUniqueValues(db, coerced, properties, resolved?.owners);
 
   // Later rows for the same profile win; rows are grouped by their key set so a missing key
   // never overwrites a stored value with null.
@@ -375,11 +368,18 @@ export async function writeProfileValues(db: Queryable, context: WriteValuesCont
     }
   }
   // A unique value that did not change still identifies its profile; only changed ones let go
-  // of the profile's earlier value (most writes, e.g. hydration, change no unique value).
-  await releaseOldIdentities(
-    db,
-    releases.filter((release) => !newProfileIds.has(release.profileId) && changedKeys.get(release.profileId)?.has(keyOfProperty.get(release.propertyId) ?? '')),
-  );
+  // of the profile's earlier values (most writes, e.g. hydration, change no unique value). The
+  // value kept is the one the profile ends up with: of two rows for one profile, the later one.
+  const releases: IdentityRelease[] = [];
+  for (const [profileId, typed] of merged) {
+    if (newProfileIds.has(profileId)) continue;
+    for (const [key, value] of typed) {
+      const def = properties.get(key) as PropertyDef;
+      if (!def.isUnique || Array.isArray(value) || !changedKeys.get(profileId)?.has(key)) continue;
+      releases.push({ propertyId: def.id, profileId, value: value === null ? null : identityText(value) });
+    }
+  }
+  await releaseOldIdentities(db, releases);
   await clearInvalidValues(db, cleared);
   await recordInvalidValues(db, context.sourceId, invalid);
   await insertIdentityConflicts(db, context, conflicts);
