@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Pool } from '../../lib/db.js';
 import { maintainEventPartitions } from '../../jobs/event-maintenance.js';
-import { insertEvents, type EventRow } from '../../sql/event-queries.js';
+import { eventRowJson, insertEvents, type EventRow } from '../../sql/event-queries.js';
 import { createWriteKey } from '../../sql/write-keys.js';
 import type { BenchContext } from './context.js';
 import type { BenchDatabase } from './database.js';
@@ -102,7 +102,7 @@ export async function explainEventInsert(pool: Pool, count: number): Promise<str
     received_at: now,
   }));
   const plans = await explainProductQueries(pool, /WITH input AS/, (client) =>
-    insertEvents(client, rows.map((row) => ({ json: JSON.stringify(row), messageId: row.message_id }))),
+    insertEvents(client, rows.map((row) => ({ json: eventRowJson(row), messageId: row.message_id }))),
   );
 
   return plans.join('\n\n');

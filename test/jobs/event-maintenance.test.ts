@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { maintainEventPartitions } from '../../jobs/event-maintenance.js';
-import { insertEvents, type PreparedEvent } from '../../sql/event-queries.js';
+import { eventRowJson, insertEvents, type PreparedEvent } from '../../sql/event-queries.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -10,11 +10,15 @@ const log = pino({ level: 'silent' });
 const dayName = (ms: number) => `events_${new Date(ms).toISOString().slice(0, 10).replaceAll('-', '')}`;
 
 function event(messageId: string, receivedAt: Date): PreparedEvent[] {
-  const json = JSON.stringify({
+  const json = eventRowJson({
     message_id: messageId,
     type: 'track',
     event: 'e',
     user_id: 'u',
+    anonymous_id: null,
+    previous_id: null,
+    group_id: null,
+    write_key_id: null,
     properties: {},
     traits: {},
     context: {},
