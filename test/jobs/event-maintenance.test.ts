@@ -1,4 +1,5 @@
-// Covers event partition upkeep: daily partitions ahead, retention drops under live inserts, message id purge.
+// Covers event partition upkeep (daily partitions ahead, retention drops under live inserts) and the
+// message id window: purge, and de-duplication across days within it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { maintainEventPartitions } from '../../jobs/event-maintenance.js';
@@ -100,6 +101,39 @@ describe('maintainEventPartitions', () => {
     expect(slowestMs).toBeLessThan(2_000);
     const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM roster_core.events WHERE message_id LIKE 'live-%'`);
     expect(rows[0].n).toBe(inserted);
+  });
+
+  it('still refuses a message id received 6 days earlier after a purge, and accepts one received 8 days earlier', async () => {
+    await insertEvents(db.pool, event('window-inside', new Date(now.getTime() - 6 * DAY_MS)));
+    await insertEvents(db.pool, event('window-outside', new Date(now.getTime() - 8 * DAY_MS)));
+
+    await maintainEventPartitions(db.pool, { now, retentionDays: 90, dedupDays: 7, log });
+
+    expect(await insertEvents(db.pool, event('window-inside', now))).toBe(0);
+    expect(await insertEvents(db.pool, event('window-outside', now))).toBe(1);
+  });
+
+  it('stores server-generated message ids without recording them', async () => {
+    const json = eventRowJson({
+      message_id: 'server-made',
+      type: 'track',
+      event: 'e',
+      user_id: 'u',
+      anonymous_id: null,
+      previous_id: null,
+      group_id: null,
+      properties: {},
+      traits: {},
+      context: {},
+      write_key_id: null,
+      occurred_at: now.toISOString(),
+      received_at: now.toISOString(),
+      dedup: false,
+    });
+
+    expect(await insertEvents(db.pool, [{ json, messageId: null }, { json, messageId: null }])).toBe(2);
+    const { rows } = await db.pool.query(`SELECT 1 FROM roster_core.event_message_ids WHERE message_id = 'server-made'`);
+    expect(rows).toHaveLength(0);
   });
 
   it('forgets message ids older than the de-duplication window', async () => {
