@@ -104,11 +104,11 @@ interface PreparedBatch {
  * aggregates cannot be fetched here, hydration fetches them as it would anyway (and reports
  * what failed), so the import goes on.
  */
-async function prepareBatch(deps: JobDeps, plan: ImportPlan, rows: Array<Record<string, unknown>>, state: CursorState | null): Promise<PreparedBatch> {
-  const records = toRecords(plan, rows);
+async function prepareBatch(deps: JobDeps, plan: ImportPlan, records: IncomingRecord[], state: CursorState | null): Promise<PreparedBatch> {
+  const rowsRead = records.length;
   const freshKeys = new Set(plan.ownColumnKeys);
   if (plan.aggregates.length === 0 || records.length === 0) {
-    return { rowsRead: rows.length, records, freshKeys, state };
+    return { rowsRead, records, freshKeys, state };
   }
   const { source } = plan;
   const { incremental: _incremental, identity, createsProfiles: _creates, ...stream } = source.options;
@@ -138,7 +138,7 @@ async function prepareBatch(deps: JobDeps, plan: ImportPlan, rows: Array<Record<
     deps.log.warn({ err, sourceId: source.id, code }, 'aggregates left to hydration');
   }
 
-  return { rowsRead: rows.length, records, freshKeys, state };
+  return { rowsRead, records, freshKeys, state };
 }
 
 /**
@@ -161,16 +161,22 @@ async function storeBatch(deps: JobDeps, plan: ImportPlan, runId: number, batch:
     });
     const written = await writeProfileValues(client, { properties: plan.properties, sourceId: plan.source.id, runId }, valueRows, resolved.identities);
     const touched = valueRows.map((row) => row.profileId);
-    // What was just read from the source need not be fetched again by hydration.
+    // What was just read from the source need not be fetched again by hydration. Rows with the
+    // same keys share one set.
     const freshKeys = new Map<number, Set<string>>();
+    const shared = new Map<string, Set<string>>();
     for (const row of valueRows) {
-      const keys = freshKeys.get(row.profileId) ?? new Set<string>();
-      for (const key of Object.keys(row.values)) {
-        if (batch.freshKeys.has(key)) keys.add(key);
-      }
-      freshKeys.set(row.profileId, keys);
+      const keys = [...(freshKeys.get(row.profileId) ?? []), ...Object.keys(row.values).filter((key) => batch.freshKeys.has(key))];
+      const signature = [...new Set(keys)].sort().join(',');
+      const set = shared.get(signature) ?? new Set(signature === '' ? [] : signature.split(','));
+      shared.set(signature, set);
+      freshKeys.set(row.profileId, set);
     }
-    await queueHydration(client, touched, { changedKeys: changedKeysForQueue(touched, written, resolved.createdProfileIds), freshKeys });
+    await queueHydration(client, touched, {
+      changedKeys: changedKeysForQueue(touched, written, resolved.createdProfileIds),
+      freshKeys,
+      newProfileIds: resolved.identities.newProfileIds,
+    });
     if (state) {
       await client.query(`UPDATE roster_core.sources SET cursor = $2 WHERE id = $1`, [plan.source.id, JSON.stringify(state)]);
     }
@@ -246,7 +252,14 @@ async function runImportLeased(deps: JobDeps, runId: number): Promise<void> {
     const batchSize = deps.config.importBatchSize;
     let pending: Array<Record<string, unknown>> = [];
     pipeline = new BatchPipeline((batch) => storeBatch(deps, plan, runId, batch));
-    const enqueue = (rows: Array<Record<string, unknown>>, state: CursorState | null) => pipeline!.add(prepareBatch(deps, plan, rows, state));
+    // The rows are turned into records before waiting for the batch before, and nothing keeps
+    // them afterwards: with one batch stored and one prepared, memory holds two batches.
+    const enqueue = (state: CursorState | null) => {
+      const records = toRecords(plan, pending);
+      pending = [];
+
+      return pipeline!.add(prepareBatch(deps, plan, records, state));
+    };
     const messages = connector.source!.read(connectorContext(log, plan.source.app), {
       config: resolveAppConfig(plan.source.app),
       stream,
@@ -261,17 +274,15 @@ async function runImportLeased(deps: JobDeps, runId: number): Promise<void> {
           isChecked = true;
         }
         pending.push(...message.records);
-        if (pending.length >= batchSize * 2) {
-          await enqueue(pending, null);
-          pending = [];
+        if (pending.length >= batchSize) {
+          await enqueue(null);
         }
       } else {
-        await enqueue(pending, incremental ? (message.state as CursorState) : null);
-        pending = [];
+        await enqueue(incremental ? (message.state as CursorState) : null);
       }
     }
     if (pending.length > 0) {
-      await enqueue(pending, null);
+      await enqueue(null);
     }
     await pipeline.finish();
     await finishRun(deps.pool, runId, { status: 'succeeded' });

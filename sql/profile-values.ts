@@ -326,9 +326,13 @@ export async function writeProfileValues(db: Queryable, context: WriteValuesCont
   // never overwrites a stored value with null.
   const merged = new Map<number, Map<string, Typed>>();
   for (const { row, typed } of coerced) {
-    const target = merged.get(row.profileId) ?? new Map<string, Typed>();
-    for (const [key, value] of typed) target.set(key, value);
-    merged.set(row.profileId, target);
+    // A profile's first row takes the later rows' values (its own map is not read again).
+    const target = merged.get(row.profileId);
+    if (target === undefined) {
+      merged.set(row.profileId, typed);
+    } else {
+      for (const [key, value] of typed) target.set(key, value);
+    }
   }
   const keyOfProperty = new Map([...properties.values()].map((def) => [def.id, def.key]));
   const changedKeys = await insertProfiles(db, [...newProfileIds], merged, properties);
@@ -415,6 +419,8 @@ export interface QueueHydrationOptions {
    * hydration does not fetch them again. Only the import that wrote them may pass them.
    */
   freshKeys?: Map<number, Set<string>>;
+  /** Profiles created in the caller's transaction, which cannot be in the queue yet. */
+  newProfileIds?: Set<number>;
 }
 
 /** A Postgres array literal, so a text[] per row travels as one element of a text[] parameter. */
@@ -430,20 +436,36 @@ export async function queueHydration(db: Queryable, profileIds: number[], option
     return;
   }
   const ids = [...new Set(profileIds)];
-  const arrays = (byProfile: Map<number, Set<string>> | undefined) =>
-    ids.map((id) => {
+  const literals = new Map<Set<string>, string>();
+  const arrays = (subset: number[], byProfile: Map<number, Set<string>> | undefined) =>
+    subset.map((id) => {
       const set = byProfile?.get(id);
+      if (set === undefined) return null;
+      // Rows of one import share few sets; each is written out once.
+      const literal = literals.get(set) ?? textArrayLiteral(set);
+      literals.set(set, literal);
 
-      return set === undefined ? null : textArrayLiteral(set);
+      return literal;
     });
+  const params = (subset: number[]) => [subset, arrays(subset, options.changedKeys), arrays(subset, options.freshKeys)];
+  const rows = `SELECT n.profile_id, n.changed_keys::text[], n.fresh_keys::text[]
+     FROM unnest($1::bigint[], $2::text[], $3::text[]) AS n (profile_id, changed_keys, fresh_keys)
+     ORDER BY n.profile_id`;
+  // Profiles created in this transaction cannot be queued yet: no conflict to look for.
+  const created = ids.filter((id) => options.newProfileIds?.has(id));
+  if (created.length > 0) {
+    await db.query(`INSERT INTO roster_core.hydration_queue (profile_id, changed_keys, fresh_keys) ${rows}`, params(created));
+  }
+  const others = created.length > 0 ? ids.filter((id) => !options.newProfileIds?.has(id)) : ids;
+  if (others.length === 0) {
+    return;
+  }
   // A second queueing adds its keys to the first; "unknown" (NULL) on either side wins. Fresh
   // keys work alike: a queueing that wrote nothing fresh (an event, a config change) means
   // everything is fetched again.
   await db.query(
     `INSERT INTO roster_core.hydration_queue AS q (profile_id, changed_keys, fresh_keys)
-     SELECT n.profile_id, n.changed_keys::text[], n.fresh_keys::text[]
-     FROM unnest($1::bigint[], $2::text[], $3::text[]) AS n (profile_id, changed_keys, fresh_keys)
-     ORDER BY n.profile_id
+     ${rows}
      ON CONFLICT (profile_id) DO UPDATE
        SET changed_keys = CASE
              WHEN q.changed_keys IS NULL OR EXCLUDED.changed_keys IS NULL THEN NULL
@@ -453,6 +475,6 @@ export async function queueHydration(db: Queryable, profileIds: number[], option
              WHEN q.fresh_keys IS NULL OR EXCLUDED.fresh_keys IS NULL THEN NULL
              ELSE ARRAY(SELECT DISTINCT unnest(q.fresh_keys || EXCLUDED.fresh_keys))
            END`,
-    [ids, arrays(options.changedKeys), arrays(options.freshKeys)],
+    params(others),
   );
 }

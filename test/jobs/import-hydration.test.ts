@@ -64,7 +64,7 @@ properties:
   - { key: tier, type: string, source: crm, column: tier }
 `,
     );
-    deps = { pool: roster.pool, log: pino({ level: 'silent' }), config: loadConfig({ ROSTER_IMPORT_BATCH_SIZE: '2' }), queue: { send: async () => {} } };
+    deps = { pool: roster.pool, log: pino({ level: 'silent' }), config: loadConfig({ ROSTER_IMPORT_BATCH_SIZE: '10' }), queue: { send: async () => {} } };
   });
 
   afterAll(async () => {
