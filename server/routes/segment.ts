@@ -69,9 +69,10 @@ const segmentRoutes: FastifyPluginAsync<SegmentRoutesOptions> = async (app, opti
   // content type, as SDKs differ (RudderStack's sends application/x-www-form-urlencoded).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, async (request: FastifyRequest, raw: Buffer) => {
-    const limit = request.routeOptions.bodyLimit ?? MAX_EVENT_BYTES;
     let body = raw;
     if (request.headers['content-encoding'] === 'gzip') {
+      // routeOptions builds a new object on each read, so it is read only when needed.
+      const limit = request.routeOptions.bodyLimit ?? MAX_EVENT_BYTES;
       try {
         body = await gunzipAsync(raw, { maxOutputLength: limit });
       } catch (err) {
