@@ -19,8 +19,6 @@ export class PayloadTooLargeError extends ConfigError {
 export interface MessageContext {
   writeKeyId: number;
   receivedAt: Date;
-  /** `receivedAt` as ISO 8601 text, formatted once per request. */
-  receivedAtIso: string;
   properties: Map<string, PropertyDef>;
   /** Fields of a batch envelope that its events inherit. */
   defaults?: { context?: Record<string, unknown>; sentAt?: unknown };
@@ -29,12 +27,11 @@ export interface MessageContext {
 type Json = Record<string, unknown>;
 
 const EMPTY: Json = Object.freeze({}) as Json;
-const DAY_MS = 24 * 60 * 60 * 1000;
-// Date.prototype.toISOString is about as costly as the rest of an event's checks together, and
-// most times of a request fall on the same day: the day's prefix is formatted once.
-const MAX_ISO_MS = Date.UTC(10_000, 0, 1);
-let cachedDayMs = Number.NaN;
-let cachedDayPrefix = '';
+// Postgres timestamptz starts in 4713 BC: an earlier time would fail the whole shared insert, so
+// such an event is refused alone. The upper bound is where a JS Date ends (275760 AD), well
+// before Postgres' end in 294276 AD, which skew correction could otherwise pass.
+const MIN_STORABLE_MS = Date.UTC(-4712, 0, 1);
+const MAX_STORABLE_MS = 8_640_000_000_000_000;
 
 // An escape JSON.stringify writes for U+0000 or an unpaired surrogate (not one preceded by an
 // escaped backslash).
@@ -88,25 +85,6 @@ function checkTraits(traits: Json, properties: Map<string, PropertyDef>): void {
       }
     }
   }
-}
-
-function pad(value: number, width: number): string {
-  return String(value).padStart(width, '0');
-}
-
-/** The same text as `new Date(ms).toISOString()`. */
-export function isoString(ms: number): string {
-  if (!(ms >= 0 && ms < MAX_ISO_MS)) return new Date(ms).toISOString();
-  const dayMs = ms - (ms % DAY_MS);
-  if (dayMs !== cachedDayMs) {
-    cachedDayPrefix = new Date(dayMs).toISOString().slice(0, 11);
-    cachedDayMs = dayMs;
-  }
-  const inDay = ms - dayMs;
-  const millis = inDay % 1000;
-  const seconds = Math.floor(inDay / 1000);
-
-  return `${cachedDayPrefix}${pad(Math.floor(seconds / 3600), 2)}:${pad(Math.floor(seconds / 60) % 60, 2)}:${pad(seconds % 60, 2)}.${pad(millis, 3)}Z`;
 }
 
 function jsonText(value: string | null): string {
@@ -174,13 +152,14 @@ export function prepareMessage(raw: unknown, routeType: EventType | undefined, c
   if (timestampMs !== null) {
     occurredMs = sentAtMs === null ? timestampMs : timestampMs + (receivedMs - sentAtMs);
   }
+  if (!(occurredMs >= MIN_STORABLE_MS && occurredMs < MAX_STORABLE_MS)) throw invalid('Field timestamp is out of range');
 
   // The row as eventRowJson writes it, field by field: about twice as fast as building an array
   // and calling JSON.stringify on it.
   const json =
     `[${JSON.stringify(messageId)},"${type}",${jsonText(event)},${jsonText(userId)},${jsonText(anonymousId)}` +
     `,${jsonText(previousId)},${jsonText(groupId)},${objectText(properties)},${objectText(traits)},${objectText(context)}` +
-    `,${ctx.writeKeyId},"${occurredMs === receivedMs ? ctx.receivedAtIso : isoString(occurredMs)}","${ctx.receivedAtIso}"` +
+    `,${ctx.writeKeyId},${occurredMs},${receivedMs}` +
     `${clientMessageId === null ? ',false' : ''}]`;
   // Characters are at most 3 UTF-8 bytes each here, so most events skip the exact count.
   if (json.length * 3 > MAX_EVENT_BYTES && Buffer.byteLength(json) > MAX_EVENT_BYTES) {

@@ -10,7 +10,6 @@ import { createPropertyCache } from '../property-cache.js';
 import { SEGMENT_BATCH_BODY, SEGMENT_BATCH_RESPONSES, SEGMENT_BODIES, SEGMENT_SINGLE_RESPONSES } from '../schemas/segment.js';
 import {
   EVENT_TYPES,
-  isoString,
   MAX_BATCH_BYTES,
   MAX_EVENT_BYTES,
   PayloadTooLargeError,
@@ -134,9 +133,7 @@ const segmentRoutes: FastifyPluginAsync<SegmentRoutesOptions> = async (app, opti
   });
 
   function newContext(writeKeyId: number, properties: Map<string, PropertyDef>): Omit<MessageContext, 'defaults'> {
-    const nowMs = Date.now();
-
-    return { writeKeyId, receivedAt: new Date(nowMs), receivedAtIso: isoString(nowMs), properties };
+    return { writeKeyId, receivedAt: new Date(), properties };
   }
 
   async function contextFor(request: FastifyRequest, body: unknown): Promise<Omit<MessageContext, 'defaults'>> {

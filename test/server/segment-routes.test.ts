@@ -324,6 +324,20 @@ describe('segment routes', () => {
       expect(after[0].n).toBe(before[0].n);
     });
 
+    it('refuses an event whose timestamp Postgres cannot store alone, and stores the rest of its batch', async () => {
+      const response = await post('/v1/batch', {
+        batch: [
+          { type: 'track', messageId: 'far-ok', userId: 'u', event: 'e', timestamp: '2024-01-02T03:04:05.000Z' },
+          { type: 'track', messageId: 'far-past', userId: 'u', event: 'e', timestamp: '-200000-01-01T00:00:00.000Z' },
+          { type: 'track', messageId: 'far-future', userId: 'u', event: 'e', timestamp: 8_640_000_000_000_000 },
+        ],
+      });
+
+      expect(response.statusCode).toBe(200);
+      expect(response.json()).toMatchObject({ accepted: 1, rejected: [{ index: 1, code: 'CDP_EVENT_INVALID' }, { index: 2, code: 'CDP_EVENT_INVALID' }] });
+      expect(await rowsOf('far-ok')).toHaveLength(1);
+    });
+
     it('stores the corrected timestamp of a batch item with its own clock', async () => {
       const response = await post('/v1/batch', {
         sentAt: '2024-03-01T10:00:00.000Z',
