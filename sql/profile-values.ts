@@ -223,7 +223,9 @@ async function updateColumns(
 
 /**
  * Inserts profiles whose ids were reserved, each with its values and their times, in one
- * statement; returns the keys of each profile's non-null values, all of them changes.
+ * statement; returns the keys of each profile's non-null values, all of them changes. Values
+ * travel as one typed array per column (a list property as JSON text per row), which Postgres
+ * reads faster than a JSON document of all rows.
  */
 async function insertProfiles(
   db: Queryable,
@@ -235,30 +237,32 @@ async function insertProfiles(
   if (ids.length === 0) {
     return changedKeys;
   }
+  const defs = [...new Set(ids.flatMap((id) => [...(values.get(id)?.keys() ?? [])]))].sort().map((key) => properties.get(key) as PropertyDef);
+  const columns = defs.map(() => [] as unknown[]);
   // Every value is new, so its times are the same now() for all: value_times is one of a few
   // objects, built once per set of keys that are set rather than once per row (MATERIALIZED,
   // or the planner builds it again for each row it joins).
-  const keySet = new Set<string>();
   const timeSets = new Map<string, number>();
-  const records = ids.map((id) => {
-    const record: Record<string, unknown> = { profile_id: id };
+  const rowTimeSets = ids.map((id) => {
+    const typed = values.get(id);
     const changed: string[] = [];
-    for (const [key, value] of values.get(id) ?? []) {
-      keySet.add(key);
-      record[(properties.get(key) as PropertyDef).columnName] = value;
-      if (value !== null) changed.push(key);
-    }
+    defs.forEach((def, i) => {
+      const value = typed?.get(def.key) ?? null;
+      columns[i].push(def.isList && value !== null ? JSON.stringify(value) : value);
+      if (value !== null) changed.push(def.key);
+    });
     if (changed.length > 0) changedKeys.set(id, new Set(changed));
-    const signature = textArrayLiteral(changed.map((key) => (properties.get(key) as PropertyDef).columnName).sort());
+    const signature = textArrayLiteral(changed.map((key) => (properties.get(key) as PropertyDef).columnName));
     if (!timeSets.has(signature)) timeSets.set(signature, timeSets.size + 1);
-    // Property keys are lower case, so this field never meets a column.
-    record.timeSet = timeSets.get(signature);
 
-    return record;
+    return timeSets.get(signature) as number;
   });
-  const defs = [...keySet].sort().map((key) => properties.get(key) as PropertyDef);
-  const columns = defs.map((def) => quoteIdent(def.columnName));
-  const recordType = ['profile_id bigint', '"timeSet" int', ...defs.map((def, i) => `${columns[i]} ${pgColumnType(def.type, def.isList)}`)].join(', ');
+  const input = defs.map((def, i) => `$${i + 4}::${def.isList ? 'text' : pgColumnType(def.type, false)}[]`);
+  const output = defs.map((def, i) =>
+    def.isList
+      ? `CASE WHEN n.c${i} IS NOT NULL THEN ARRAY(SELECT jsonb_array_elements_text(n.c${i}::jsonb))::${pgColumnType(def.type, true)} END`
+      : `n.c${i}`,
+  );
   await db.query(
     `WITH times AS MATERIALIZED (
        SELECT
@@ -267,13 +271,13 @@ async function insertProfiles(
            SELECT jsonb_object_agg(k.key, jsonb_build_object('createdAt', to_jsonb(now()), 'updatedAt', to_jsonb(now())))
            FROM unnest(s.keys::text[]) AS k (key)
          ), '{}'::jsonb) AS value_times
-       FROM unnest($2::text[]) WITH ORDINALITY AS s (keys, ord)
+       FROM unnest($3::text[]) WITH ORDINALITY AS s (keys, ord)
      )
-     INSERT INTO roster_core.profiles (id, ${[...columns, 'value_times'].join(', ')})
-     SELECT v.profile_id, ${[...columns.map((column) => `v.${column}`), 't.value_times'].join(', ')}
-     FROM jsonb_to_recordset($1::jsonb) AS v (${recordType})
-     JOIN times AS t ON t.time_set = v."timeSet"`,
-    [JSON.stringify(records), [...timeSets.keys()]],
+     INSERT INTO roster_core.profiles (id, ${[...defs.map((def) => quoteIdent(def.columnName)), 'value_times'].join(', ')})
+     SELECT n.profile_id, ${[...output, 't.value_times'].join(', ')}
+     FROM unnest($1::bigint[], $2::int[]${input.map((param) => `, ${param}`).join('')}) AS n (profile_id, time_set${defs.map((_, i) => `, c${i}`).join('')})
+     JOIN times AS t ON t.time_set = n.time_set`,
+    [ids, rowTimeSets, [...timeSets.keys()], ...columns],
   );
 
   return changedKeys;
