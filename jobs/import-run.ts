@@ -2,6 +2,8 @@ import { withTransaction } from '../lib/db.js';
 import { describeError, ConfigError } from '../lib/errors.js';
 import { getConnector } from '../connectors/index.js';
 import type { CursorState, FetchProfile } from '../connectors/sdk/index.js';
+import { loadEventProperties } from '../sql/event-property-queries.js';
+import { updateMembershipsForProfiles } from '../sql/group-membership.js';
 import { lockIdentities } from '../sql/identity-queries.js';
 import { loadPropertyFetches, loadSources, type PropertyFetchRow, type SourceRow } from '../sql/object-queries.js';
 import { changedKeysForQueue, queueHydration, writeProfileValues } from '../sql/profile-values.js';
@@ -12,7 +14,7 @@ import { addRunCounts, finishRun, loadRun, markRunRunning } from '../sql/run-que
 import { resolveAppConfig } from '../sql/app-config.js';
 import { connectorContext, toPropertyFetch } from './connector-context.js';
 import { withRunLease } from './run-lease.js';
-import { requestHydration, type JobDeps } from './index.js';
+import { requestExportRunsForAll, requestHydration, type JobDeps } from './index.js';
 
 interface ImportPlan {
   source: SourceRow;
@@ -30,6 +32,13 @@ interface ImportPlan {
    * Empty when the identity is a date (hydration matches dates by their stored text).
    */
   aggregates: PropertyFetchRow[];
+  /**
+   * Every property any source fetches, when no property comes from events: a profile whose
+   * values for all of them were just read here leaves hydration nothing to fetch, so its groups
+   * are evaluated in the import's own transaction instead of queueing it. Null when events
+   * feed properties (hydration must compute them).
+   */
+  fetchedKeys: Set<string> | null;
 }
 
 async function planImport(deps: JobDeps, sourceId: number): Promise<ImportPlan> {
@@ -43,7 +52,9 @@ async function planImport(deps: JobDeps, sourceId: number): Promise<ImportPlan> 
   const columns = [{ column: identity.column, key: identity.property }];
   const ownColumnKeys = new Set<string>();
   const aggregates: PropertyFetchRow[] = [];
-  for (const fetch of await loadPropertyFetches(deps.pool)) {
+  const fetches = await loadPropertyFetches(deps.pool);
+  const fetchedKeys = (await loadEventProperties(deps.pool)).length > 0 ? null : new Set(fetches.map((fetch) => fetch.key));
+  for (const fetch of fetches) {
     if (fetch.sourceId !== source.id) continue;
     if (fetch.fetchOptions.kind === 'aggregate' && primary.type !== 'date' && !properties.get(fetch.key)?.isUnique) {
       aggregates.push(fetch);
@@ -55,7 +66,7 @@ async function planImport(deps: JobDeps, sourceId: number): Promise<ImportPlan> 
     }
   }
 
-  return { source, properties, columns, ownColumnKeys, aggregates };
+  return { source, properties, columns, ownColumnKeys, aggregates, fetchedKeys };
 }
 
 function toRecords(plan: ImportPlan, rows: Array<Record<string, unknown>>): IncomingRecord[] {
@@ -143,11 +154,13 @@ async function prepareBatch(deps: JobDeps, plan: ImportPlan, records: IncomingRe
 
 /**
  * Writes one batch of source rows, and the cursor that follows it, in one transaction: a
- * crash either keeps both or neither, and re-reading a batch is harmless.
+ * crash either keeps both or neither, and re-reading a batch is harmless. Returns how many
+ * profiles had their groups evaluated here rather than by hydration.
  */
-async function storeBatch(deps: JobDeps, plan: ImportPlan, runId: number, batch: PreparedBatch): Promise<void> {
+async function storeBatch(deps: JobDeps, plan: ImportPlan, runId: number, batch: PreparedBatch): Promise<number> {
   const { records, state } = batch;
-  await withTransaction(deps.pool, async (client) => {
+
+  return withTransaction(deps.pool, async (client) => {
     await lockIdentities(client);
     const resolved = await resolveProfiles(client, records, {
       properties: plan.properties,
@@ -172,11 +185,22 @@ async function storeBatch(deps: JobDeps, plan: ImportPlan, runId: number, batch:
       shared.set(signature, set);
       freshKeys.set(row.profileId, set);
     }
-    await queueHydration(client, touched, {
-      changedKeys: changedKeysForQueue(touched, written, resolved.createdProfileIds),
+    // Profiles with every fetched property fresh need no hydration: only their groups.
+    const { fetchedKeys } = plan;
+    const complete = fetchedKeys === null ? [] : [...new Set(touched)].filter((id) => [...fetchedKeys].every((key) => freshKeys.get(id)?.has(key)));
+    const isComplete = new Set(complete);
+    const queued = complete.length === 0 ? touched : touched.filter((id) => !isComplete.has(id));
+    await queueHydration(client, queued, {
+      changedKeys: changedKeysForQueue(queued, written, resolved.createdProfileIds),
       freshKeys,
       newProfileIds: resolved.identities.newProfileIds,
     });
+    if (complete.length > 0) {
+      // A new profile is evaluated against every group (null: unknown keys).
+      const created = new Set(resolved.createdProfileIds);
+      const changedKeys = new Map(complete.map((id) => [id, created.has(id) ? null : (written.changedKeys.get(id) ?? new Set<string>())]));
+      await updateMembershipsForProfiles(client, complete, 'data_change', { changedKeys });
+    }
     if (state) {
       await client.query(`UPDATE roster_core.sources SET cursor = $2 WHERE id = $1`, [plan.source.id, JSON.stringify(state)]);
     }
@@ -192,6 +216,8 @@ async function storeBatch(deps: JobDeps, plan: ImportPlan, runId: number, batch:
     if (resolved.skipped.length > 0) {
       deps.log.warn({ runId, sourceId: plan.source.id, skipped: resolved.skipped.length, first: resolved.skipped[0].code }, 'rows skipped');
     }
+
+    return complete.length;
   });
 }
 
@@ -201,9 +227,9 @@ async function storeBatch(deps: JobDeps, plan: ImportPlan, runId: number, batch:
  * of the one before. At most one batch is being stored and one prepared.
  */
 class BatchPipeline {
-  private storing: Promise<void> = Promise.resolve();
+  private storing: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly store: (batch: PreparedBatch) => Promise<void>) {}
+  constructor(private readonly store: (batch: PreparedBatch) => Promise<unknown>) {}
 
   /** Waits for the batch before to be stored (throwing its error), then starts this one. */
   async add(prepared: Promise<PreparedBatch>): Promise<void> {
@@ -244,6 +270,12 @@ async function runImportLeased(deps: JobDeps, runId: number): Promise<void> {
   const startedAt = Date.now();
   await markRunRunning(deps.pool, runId);
   let pipeline: BatchPipeline | undefined;
+  // Profiles whose groups the import evaluated itself: exports are asked for here, as
+  // hydration would have done.
+  let evaluated = 0;
+  const requestExports = async () => {
+    if (evaluated > 0) await requestExportRunsForAll(deps.pool, deps.queue, 'profiles_changed');
+  };
   try {
     const plan = await planImport(deps, run.sourceId);
     const connector = getConnector(plan.source.app.type, 'source');
@@ -251,7 +283,9 @@ async function runImportLeased(deps: JobDeps, runId: number): Promise<void> {
     const stream = { ...streamOptions, cursor: incremental };
     const batchSize = deps.config.importBatchSize;
     let pending: Array<Record<string, unknown>> = [];
-    pipeline = new BatchPipeline((batch) => storeBatch(deps, plan, runId, batch));
+    pipeline = new BatchPipeline(async (batch) => {
+      evaluated += await storeBatch(deps, plan, runId, batch);
+    });
     // The rows are turned into records before waiting for the batch before, and nothing keeps
     // them afterwards: with one batch stored and one prepared, memory holds two batches.
     const enqueue = (state: CursorState | null) => {
@@ -287,6 +321,7 @@ async function runImportLeased(deps: JobDeps, runId: number): Promise<void> {
     await pipeline.finish();
     await finishRun(deps.pool, runId, { status: 'succeeded' });
     await requestHydration(deps.queue);
+    await requestExports();
     const finished = await loadRun(deps.pool, runId);
     log.info({ counts: finished?.counts, durationMs: Date.now() - startedAt }, 'import run finished');
   } catch (err) {
@@ -295,7 +330,8 @@ async function runImportLeased(deps: JobDeps, runId: number): Promise<void> {
     const { code, message } = describeError(err);
     await finishRun(deps.pool, runId, { status: 'failed', errorCode: code, errorMessage: message });
     log.error({ err, code }, 'import run failed');
-    // Profiles already written by earlier batches still deserve hydration.
+    // Profiles already written by earlier batches still deserve hydration and exports.
     await requestHydration(deps.queue);
+    await requestExports();
   }
 }

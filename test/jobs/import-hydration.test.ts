@@ -168,3 +168,88 @@ properties:
     expect(await profile(5)).toMatchObject({ spend: null, orders: 0 });
   });
 });
+
+describe('imports that leave hydration nothing to fetch', () => {
+  let roster: TestDatabase;
+  let source: TestDatabase;
+  const sent: Array<{ queue: string }> = [];
+  let deps: JobDeps;
+
+  const config = (extra: string) => `
+apps:
+  - key: shop
+    type: postgres
+    options: { connectionString: { env: IMPORT_INLINE_SOURCE_URL } }
+  - { key: hook_app, type: webhook, options: { url: "http://127.0.0.1:9/unused" } }
+sources:
+  - { key: users, app: shop, table: users, identity: { column: id, property: user_id } }
+properties:
+  - { key: user_id, type: integer, unique: true, source: users, column: id }
+  - { key: name, type: string, source: users, column: name }
+  - key: spend
+    type: float
+    source: users
+    aggregate: { table: orders, matchColumn: user_id, function: sum, column: amount }
+${extra}
+groups:
+  - key: big_spenders
+    rule: { ">": [{ "var": "spend" }, 100] }
+destinations:
+  - { key: hook, app: hook_app, groups: [big_spenders], mapping: { name: name } }
+`;
+  const queued = async (): Promise<number> => (await roster.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM roster_core.hydration_queue')).rows[0].n;
+  const bigSpenders = async (): Promise<number[]> =>
+    (await roster.pool.query<{ userId: number }>(`SELECT p.user_id AS "userId" FROM roster.group_members AS m JOIN roster.profiles AS p ON p.profile_id = m.profile_id WHERE m.group_key = 'big_spenders' ORDER BY 1`)).rows.map(
+      (row) => row.userId,
+    );
+  const importUsers = async (): Promise<void> => {
+    const sourceId = (await findObjectId(roster.pool, 'sources', 'users')) as number;
+    await runImport(deps, await requestImportRun(roster.pool, deps.queue, sourceId, 'manual'));
+  };
+
+  beforeAll(async () => {
+    roster = await createTestDatabase();
+    source = await createTestDatabase();
+    await source.pool.query(`
+      CREATE TABLE users (id int PRIMARY KEY, name text);
+      CREATE TABLE orders (id int PRIMARY KEY, user_id int NOT NULL, amount numeric NOT NULL);
+      INSERT INTO users VALUES (1, 'Ann'), (2, 'Bob'), (3, 'Cy');
+      INSERT INTO orders VALUES (1, 1, 80), (2, 1, 70), (3, 2, 30);
+    `);
+    process.env.IMPORT_INLINE_SOURCE_URL = source.url;
+    deps = {
+      pool: roster.pool,
+      log: pino({ level: 'silent' }),
+      config: loadConfig({ ROSTER_IMPORT_BATCH_SIZE: '2' }),
+      queue: { send: async (queue: string) => void sent.push({ queue }) },
+    } as JobDeps;
+  });
+
+  afterAll(async () => {
+    await roster?.drop();
+    await source?.drop();
+  });
+
+  it('evaluates groups in the import, queues nothing for hydration and asks for exports', async () => {
+    await applyYaml(roster.pool, config(''));
+    await importUsers();
+
+    expect(await queued()).toBe(0);
+    expect(await bigSpenders()).toEqual([1]);
+    const { rows } = await roster.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM roster_core.runs WHERE kind = 'export'`);
+    expect(rows[0].n).toBe(1);
+
+    // A changed aggregate moves a profile into the group on the next import, again without hydration.
+    await source.pool.query('INSERT INTO orders VALUES (4, 2, 200)');
+    await importUsers();
+    expect(await queued()).toBe(0);
+    expect(await bigSpenders()).toEqual([1, 2]);
+  });
+
+  it('queues profiles for hydration when an event property must be computed', async () => {
+    await applyYaml(roster.pool, config('  - { key: visits, type: integer, event: { name: Visit, function: count } }'));
+    await importUsers();
+
+    expect(await queued()).toBe(3);
+  });
+});
