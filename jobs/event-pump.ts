@@ -24,6 +24,41 @@ export interface EventPumpOptions extends Omit<OutboundOptions, 'signal'> {
   reconnectMs?: number;
 }
 
+export interface EventNotifier {
+  /** Sends a NOTIFY soon; wakes during one in flight coalesce into one more. */
+  notify(): void;
+  /** Waits for the NOTIFY in flight, if any. */
+  settle(): Promise<unknown>;
+}
+
+/**
+ * Tells every event pump listening to the database that events were stored. At most one
+ * NOTIFY is in flight: a burst of wakes (one per ingested request) costs two. `senderId` is
+ * the payload, so a pump can ignore its own wakes.
+ */
+export function createEventNotifier(pool: JobDeps['pool'], log: JobDeps['log'], senderId: string, signal?: AbortSignal): EventNotifier {
+  let notifying: Promise<void> | undefined;
+  let isNotifyDueAgain = false;
+  const notify = (): void => {
+    if (notifying) {
+      isNotifyDueAgain = true;
+
+      return;
+    }
+    isNotifyDueAgain = false;
+    notifying = pool
+      .query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, senderId])
+      .then(() => undefined)
+      .catch((err: unknown) => log.warn({ err }, 'could not notify event pumps'))
+      .finally(() => {
+        notifying = undefined;
+        if (isNotifyDueAgain && !signal?.aborted) notify();
+      });
+  };
+
+  return { notify, settle: async () => notifying };
+}
+
 function pause(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
@@ -59,8 +94,6 @@ export function startEventPump(deps: JobDeps, options: EventPumpOptions = {}): E
   const lanesDueAgain = new Set<number>();
   let round: Promise<void> | undefined;
   let isRoundDueAgain = false;
-  let notifying: Promise<void> | undefined;
-  let isNotifyDueAgain = false;
 
   async function step(name: string, run: () => Promise<unknown>): Promise<void> {
     try {
@@ -122,23 +155,7 @@ export function startEventPump(deps: JobDeps, options: EventPumpOptions = {}): E
     });
   }
 
-  // At most one NOTIFY in flight: a burst of wakes (one per ingested request) costs two.
-  function notifyOthers(): void {
-    if (notifying) {
-      isNotifyDueAgain = true;
-
-      return;
-    }
-    isNotifyDueAgain = false;
-    notifying = deps.pool
-      .query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, instanceId])
-      .then(() => undefined)
-      .catch((err: unknown) => log.warn({ err }, 'event pump could not notify other processes'))
-      .finally(() => {
-        notifying = undefined;
-        if (isNotifyDueAgain && !stopping.signal.aborted) notifyOthers();
-      });
-  }
+  const notifier = createEventNotifier(deps.pool, log, instanceId, stopping.signal);
 
   async function listen(): Promise<void> {
     while (!stopping.signal.aborted) {
@@ -176,12 +193,12 @@ export function startEventPump(deps: JobDeps, options: EventPumpOptions = {}): E
   return {
     wake() {
       schedule();
-      notifyOthers();
+      notifier.notify();
     },
     async stop() {
       stopping.abort();
       clearInterval(timer);
-      await Promise.allSettled([round, listening, notifying, ...lanes.values()]);
+      await Promise.allSettled([round, listening, notifier.settle(), ...lanes.values()]);
       log.info('event pump stopped');
     },
   };

@@ -10,6 +10,8 @@ export interface RosterConfig {
   readonly embeddedPort: number;
   readonly httpHost: string;
   readonly httpPort: number;
+  /** HTTP processes `roster start` serves from (1: the same process as the workers). */
+  readonly httpProcesses: number;
   readonly logLevel: string;
   /** Rows read from a source per batch (and per transaction). */
   readonly importBatchSize: number;
@@ -50,6 +52,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RosterConfig {
     embeddedPort: readInt(env, 'ROSTER_EMBEDDED_PORT', 54329),
     httpHost: env.ROSTER_HOST ?? '127.0.0.1',
     httpPort: readInt(env, 'ROSTER_PORT', 3000, 0),
+    httpProcesses: readInt(env, 'ROSTER_HTTP_PROCESSES', 1),
     logLevel,
     importBatchSize: readInt(env, 'ROSTER_IMPORT_BATCH_SIZE', 5000),
     hydrationBatchSize: readInt(env, 'ROSTER_HYDRATION_BATCH_SIZE', 5000),
