@@ -37,7 +37,7 @@ export const ingestBatch: Benchmark = {
           await saveEvidence(ctx, 'ingest-insert-explain.txt', plan);
           ctx.note(`ingest-batch: plan of one 500-event flush:\n${plan}`);
         }
-        ctx.note(`ingest-batch (${load.tool}): ${load.ok} ok and ${load.failed} failed requests in ${load.durationS} s, ${stored} events stored, p50 ${load.latencyP50Ms} ms, p99 ${load.latencyP99Ms} ms`);
+        ctx.note(`ingest-batch (${load.tool}, ${ctx.httpProcesses} HTTP processes): ${load.ok} ok and ${load.failed} failed requests in ${load.durationS} s, ${stored} events stored, p50 ${load.latencyP50Ms} ms, p99 ${load.latencyP99Ms} ms`);
 
         results = [
           judge(

@@ -26,7 +26,7 @@ export const ingestSingle: Benchmark = {
         const bodyPattern = { item: trackEventPattern(messageIdPrefix()) };
         // The references run on a second, unprofiled server process, so a CPU profile of the
         // first one shows the track route alone.
-        const referenceServer = await startServerChild({ databaseUrl: db.url });
+        const referenceServer = await startServerChild({ databaseUrl: db.url, processes: ctx.httpProcesses });
         let noop: LoadResult;
         let health: LoadResult;
         try {
@@ -37,7 +37,7 @@ export const ingestSingle: Benchmark = {
         }
         const load = await runLoad({ url: server.url, path: '/v1/track', connections: CONNECTIONS, durationS, headers, bodyPattern });
         const stored = await countEvents(db.pool);
-        ctx.note(`ingest-single (${load.tool}): ${load.ok} ok and ${load.failed} failed requests in ${load.durationS} s, ${stored} events stored, p50 ${load.latencyP50Ms} ms, p99 ${load.latencyP99Ms} ms; no-op ${Math.round(noop.reqPerS)} req/s, health ${Math.round(health.reqPerS)} req/s`);
+        ctx.note(`ingest-single (${load.tool}, ${ctx.httpProcesses} HTTP processes): ${load.ok} ok and ${load.failed} failed requests in ${load.durationS} s, ${stored} events stored, p50 ${load.latencyP50Ms} ms, p99 ${load.latencyP99Ms} ms; no-op ${Math.round(noop.reqPerS)} req/s, health ${Math.round(health.reqPerS)} req/s`);
 
         results = [
           judge(

@@ -26,6 +26,13 @@ function parseScale(raw: string): number {
   return value;
 }
 
+function parseProcesses(raw: string): number {
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) throw new InvalidArgumentError('must be a whole number of at least 1');
+
+  return value;
+}
+
 function parseOnly(raw: string): string[] {
   const names = raw.split(',').map((name) => name.trim()).filter(Boolean);
   const unknown = names.filter((name) => !BENCHMARKS.some((bench) => bench.name === name));
@@ -48,9 +55,10 @@ const options = new Command('bench')
   .option('--only <names>', `comma-separated subset of: ${BENCHMARKS.map((b) => b.name).join(', ')}`, parseOnly)
   .option('--out <file>', 'JSON results file (default bench/results/<timestamp>.json)')
   .option('--database-url <url>', 'admin URL; bench databases are created and dropped beside it', process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test')
+  .option('--http-processes <n>', 'HTTP processes of the ingestion servers, as ROSTER_HTTP_PROCESSES (default: the number of CPUs)', parseProcesses, os.availableParallelism())
   .option('--profile', 'write a CPU profile of the ingestion server (node --cpu-prof) and EXPLAIN output to bench/results/evidence-<timestamp>/')
   .parse()
-  .opts<{ scale: number; only?: string[]; out?: string; databaseUrl: string; profile?: boolean }>();
+  .opts<{ scale: number; only?: string[]; out?: string; databaseUrl: string; profile?: boolean; httpProcesses: number }>();
 
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const resultsDir = path.join(BENCH_DIR, 'results');
@@ -61,6 +69,7 @@ if (evidenceDir) await fs.mkdir(evidenceDir, { recursive: true });
 const ctx: BenchContext = {
   adminUrl: options.databaseUrl,
   scale: options.scale,
+  httpProcesses: options.httpProcesses,
   config: benchConfig(),
   log: createBenchLogger(),
   note: (message) => process.stderr.write(`  ${message}\n`),

@@ -14,6 +14,8 @@ export interface BenchContext {
   note(message: string): void;
   /** Where profiles and EXPLAIN output go, when asked for. */
   evidenceDir?: string;
+  /** HTTP processes of the ingestion servers (ROSTER_HTTP_PROCESSES of `roster start`). */
+  httpProcesses: number;
 }
 
 export interface Benchmark {

@@ -13,7 +13,9 @@ import { startServerChild, type ServerChild } from './server-child.js';
 export async function prepareIngestion(ctx: BenchContext, db: BenchDatabase, options: { pump?: boolean } = {}): Promise<{ server: ServerChild; writeKey: string }> {
   await maintainEventPartitions(db.pool, { now: new Date(), retentionDays: 90, dedupDays: 7, log: ctx.log });
   const { key } = await createWriteKey(db.pool, 'bench');
-  const server = await startServerChild({ databaseUrl: db.url, pump: options.pump, cpuProfDir: ctx.evidenceDir });
+  // The delivery benchmark keeps one process: its pump and server share it, as with the default.
+  const processes = options.pump ? 1 : ctx.httpProcesses;
+  const server = await startServerChild({ databaseUrl: db.url, pump: options.pump, cpuProfDir: ctx.evidenceDir, processes });
 
   return { server, writeKey: key };
 }

@@ -11,11 +11,12 @@ export interface ServerChild {
   stop(): Promise<void>;
 }
 
-export async function startServerChild(options: { databaseUrl: string; pump?: boolean; cpuProfDir?: string }): Promise<ServerChild> {
+export async function startServerChild(options: { databaseUrl: string; pump?: boolean; cpuProfDir?: string; processes?: number }): Promise<ServerChild> {
   const nodeArgs = ['--import', 'tsx'];
   if (options.cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`);
   const args = [...nodeArgs, SERVER_SCRIPT, '--database-url', options.databaseUrl];
   if (options.pump) args.push('--pump');
+  if (options.processes) args.push('--processes', String(options.processes));
   const child = spawn(process.execPath, args, { cwd: path.dirname(path.dirname(SERVER_SCRIPT)), stdio: ['ignore', 'pipe', 'inherit'] });
 
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
