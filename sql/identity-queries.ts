@@ -7,7 +7,11 @@ export interface IdentityKey {
   value: string;
 }
 
-/** Owners of the given unique values, keyed by `${propertyId}:${value}`. */
+/**
+ * Owners of the given unique values, keyed by `${propertyId}:${value}`.
+ * TODO: a first import probes every value here and inserts it again later; one
+ * INSERT ... ON CONFLICT DO NOTHING RETURNING could do both for new values.
+ */
 export async function findIdentityOwners(db: Queryable, keys: IdentityKey[]): Promise<Map<string, number>> {
   if (keys.length === 0) {
     return new Map();
