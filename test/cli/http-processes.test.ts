@@ -1,23 +1,14 @@
 // Covers `roster start` with ROSTER_HTTP_PROCESSES=2: two HTTP processes share the port, events
-// they store are resolved by the primary's pump, SIGTERM stops every process, and a busy port
-// is one clean error.
+// they store are resolved by the primary's pump, and SIGTERM stops every process. A busy port is
+// covered with the other CLI errors (test/regression/cli-errors-are-clear.test.ts).
 import { execFile, spawn } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { unusedPort } from '../helpers/ports.js';
 
 const ROSTER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/roster.js');
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-
-  return port;
-}
 
 function childPids(pid: number): Promise<number[]> {
   return new Promise((resolve) => {
@@ -37,7 +28,7 @@ describe('roster start with several HTTP processes', () => {
   });
 
   it('serves events from two processes, resolves them in the primary and stops them all on SIGTERM', async () => {
-    const port = await freePort();
+    const port = await unusedPort();
     const env = { ...process.env, DATABASE_URL: db.url, ROSTER_HOST: '127.0.0.1', ROSTER_PORT: String(port), ROSTER_HTTP_PROCESSES: '2', ROSTER_LOG_LEVEL: 'info' };
     const writeKey = await new Promise<string>((resolve, reject) => {
       execFile(process.execPath, [ROSTER, 'write-key', 'create', 'http-processes'], { env }, (err, stdout) => (err ? reject(err) : resolve(/rk_[\w-]+/.exec(stdout)?.[0] ?? '')));
@@ -69,27 +60,5 @@ describe('roster start with several HTTP processes', () => {
     expect(await exited).toBe(0);
     expect(await childPids(primary.pid as number)).toEqual([]);
     await expect(fetch(`http://127.0.0.1:${port}/health`)).rejects.toThrow();
-  });
-
-  it('reports a busy port as one CDP_SERVER_PORT_IN_USE line', async () => {
-    const busy = net.createServer();
-    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
-    const { port } = busy.address() as net.AddressInfo;
-    try {
-      const { status, stderr } = await new Promise<{ status: number; stderr: string }>((resolve) => {
-        execFile(
-          process.execPath,
-          [ROSTER, 'start'],
-          { env: { ...process.env, DATABASE_URL: db.url, ROSTER_HOST: '127.0.0.1', ROSTER_PORT: String(port), ROSTER_HTTP_PROCESSES: '2', ROSTER_LOG_LEVEL: 'warn' }, timeout: 60_000 },
-          (err, _stdout, text) => resolve({ status: typeof err?.code === 'number' ? err.code : err ? 1 : 0, stderr: text }),
-        );
-      });
-
-      expect(status).toBe(2);
-      expect(stderr.trim().split('\n').at(-1)).toMatch(/^error CDP_SERVER_PORT_IN_USE: /);
-      expect(stderr).not.toMatch(/^\s+at /m);
-    } finally {
-      await new Promise((resolve) => busy.close(resolve));
-    }
   });
 });

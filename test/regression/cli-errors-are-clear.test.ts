@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { unusedPort } from '../helpers/ports.js';
 
 const ROSTER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/roster.js');
 
@@ -24,15 +25,6 @@ function expectOneCleanError(stderr: string, code: string): void {
   expect(lines.at(-1)).toMatch(new RegExp(`^error ${code}: `));
   expect(stderr).not.toMatch(/^\s+at /m);
   expect(stderr).not.toContain('s3cret');
-}
-
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-
-  return port;
 }
 
 describe('roster CLI errors', () => {
@@ -55,7 +47,7 @@ describe('roster CLI errors', () => {
   });
 
   it('reports a database on a closed port as CDP_DATABASE_UNREACHABLE naming host and port', async () => {
-    const port = await closedPort();
+    const port = await unusedPort();
     const { status, stderr } = await roster(['migrate'], { DATABASE_URL: `postgres://postgres:s3cret@127.0.0.1:${port}/roster` });
 
     expect(status).toBe(2);
@@ -74,12 +66,12 @@ describe('roster CLI errors', () => {
     expect(stderr).toContain('roster_no_such_database');
   });
 
-  it('reports a second start on a busy port as CDP_SERVER_PORT_IN_USE naming host and port', async () => {
+  it.each(['1', '2'])('reports a second start on a busy port as CDP_SERVER_PORT_IN_USE naming host and port (%s HTTP processes)', async (processes) => {
     const busy = net.createServer();
     await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
     const { port } = busy.address() as net.AddressInfo;
     try {
-      const { status, stderr } = await roster(['start'], { DATABASE_URL: db.url, ROSTER_HOST: '127.0.0.1', ROSTER_PORT: String(port) });
+      const { status, stderr } = await roster(['start'], { DATABASE_URL: db.url, ROSTER_HOST: '127.0.0.1', ROSTER_PORT: String(port), ROSTER_HTTP_PROCESSES: processes });
 
       expect(status).toBe(2);
       expectOneCleanError(stderr, 'CDP_SERVER_PORT_IN_USE');

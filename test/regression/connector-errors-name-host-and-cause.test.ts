@@ -1,22 +1,13 @@
 // Pins that SQL connector errors for an unresolvable host name that host, and that "unavailable
 // for now" errors carry their cause code (ECONNREFUSED, ETIMEDOUT) in the message.
-import net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { mysqlConnector } from '../../connectors/mysql/index.js';
 import { postgresConnector } from '../../connectors/postgres/index.js';
 import { createTestContext } from '../../connectors/sdk/conformance.js';
 import { ConfigError, TransientError } from '../../connectors/sdk/index.js';
+import { unusedPort } from '../helpers/ports.js';
 
 const ctx = createTestContext();
-
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-
-  return port;
-}
 
 async function checkError(check: () => Promise<unknown>): Promise<Error> {
   return check().then(
@@ -45,7 +36,7 @@ describe.each([
   });
 
   it('carries the cause code of a refused connection', async () => {
-    const err = await checkError(async () => connector.source!.check(ctx, { ...base, host: '127.0.0.1', port: await closedPort() }));
+    const err = await checkError(async () => connector.source!.check(ctx, { ...base, host: '127.0.0.1', port: await unusedPort() }));
 
     expect(err).toBeInstanceOf(TransientError);
     expect(err).toMatchObject({ code: 'CDP_CONNECTOR_UNAVAILABLE' });
