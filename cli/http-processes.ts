@@ -7,6 +7,7 @@
  * NOTIFY. An HTTP process that dies is replaced.
  */
 import cluster, { type Worker } from 'node:cluster';
+import net from 'node:net';
 import { ConfigError, InternalError, describeError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 
@@ -16,6 +17,32 @@ const STOP_GRACE_MS = 10_000;
 const RESTART_DELAY_MS = 1_000;
 
 type ChildMessage = { type: 'listening'; port: number } | { type: 'failed'; code: string; message: string };
+
+export function portInUseError(host: string, port: number, cause?: unknown): ConfigError {
+  return new ConfigError('CDP_SERVER_PORT_IN_USE', `Port ${host}:${port} is already in use (is another roster start running? set ROSTER_PORT)`, {
+    cause,
+    details: { host, port },
+  });
+}
+
+/**
+ * Fails fast when the HTTP port is taken, before the database is migrated or any job is taken
+ * (port 0 always finds one). Another process may still take it before the server listens.
+ */
+export async function assertPortFree(host: string, port: number): Promise<void> {
+  if (port === 0) return;
+  const probe = net.createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      probe.once('error', reject);
+      probe.listen(port, host, () => resolve());
+    });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw portInUseError(host, port, err);
+    throw err;
+  }
+  await new Promise((resolve) => probe.close(resolve));
+}
 
 /** True in a process forked by `forkHttpProcesses`. */
 export function isHttpChild(): boolean {
@@ -69,11 +96,7 @@ export async function forkHttpProcesses(options: { count: number; databaseUrl: s
           isListening = true;
           resolve(message.port);
         } else if (message.code === 'EADDRINUSE') {
-          reject(
-            new ConfigError('CDP_SERVER_PORT_IN_USE', `Port ${options.host}:${options.port} is already in use (is another roster start running? set ROSTER_PORT)`, {
-              details: { host: options.host, port: options.port },
-            }),
-          );
+          reject(portInUseError(options.host, options.port));
         } else {
           reject(new InternalError(message.code, message.message));
         }

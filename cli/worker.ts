@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { ConfigError } from '../lib/errors.js';
 import { maintainEventPartitions } from '../jobs/event-maintenance.js';
 import { createEventNotifier, startEventPump } from '../jobs/event-pump.js';
 import { bossQueue, createBoss } from '../jobs/index.js';
@@ -7,7 +6,7 @@ import { startWorker } from '../jobs/worker.js';
 import { createPool } from '../lib/db.js';
 import { buildServer } from '../server/app.js';
 import type { CliContext } from './context.js';
-import { forkHttpProcesses, httpChildDatabaseUrl, isHttpChild, runHttpChild, type HttpProcesses } from './http-processes.js';
+import { assertPortFree, forkHttpProcesses, httpChildDatabaseUrl, isHttpChild, portInUseError, runHttpChild, type HttpProcesses } from './http-processes.js';
 
 /** An HTTP process forked by `roster start`: the server alone, on the primary's database. */
 async function serveHttpChild(ctx: CliContext): Promise<void> {
@@ -38,6 +37,7 @@ async function serve(ctx: CliContext, withHttp: boolean): Promise<void> {
 
     return;
   }
+  if (withHttp) await assertPortFree(ctx.config.httpHost, ctx.config.httpPort);
   const db = await ctx.openDatabase();
   const boss = createBoss(db.url);
   await boss.start();
@@ -71,7 +71,7 @@ async function serve(ctx: CliContext, withHttp: boolean): Promise<void> {
       await worker.stop();
       await db.close();
       if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-        throw new ConfigError('CDP_SERVER_PORT_IN_USE', `Port ${host}:${port} is already in use (is another roster start running? set ROSTER_PORT)`, { cause: err, details: { host, port } });
+        throw portInUseError(host, port, err);
       }
       throw err;
     }

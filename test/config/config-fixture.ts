@@ -2,6 +2,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { afterAll } from 'vitest';
 
 export const SECRET_ENV = { WAREHOUSE_PASSWORD: 'not-a-real-password' };
 
@@ -80,9 +81,16 @@ destinations:
 `,
 };
 
+// Folders written by writeConfigDir, removed once the test file is done with them.
+const writtenDirs: string[] = [];
+afterAll(async () => {
+  await Promise.all(writtenDirs.splice(0).map((dir) => fs.rm(dir, { recursive: true, force: true })));
+});
+
 /** Writes `files` (relative path -> text) into a new temporary folder and returns its path. */
 export async function writeConfigDir(files: Record<string, string | undefined>): Promise<string> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'roster-config-'));
+  writtenDirs.push(dir);
   for (const [name, text] of Object.entries(files)) {
     if (text === undefined) {
       continue;

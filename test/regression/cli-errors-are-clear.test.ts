@@ -66,7 +66,7 @@ describe('roster CLI errors', () => {
     expect(stderr).toContain('roster_no_such_database');
   });
 
-  it.each(['1', '2'])('reports a second start on a busy port as CDP_SERVER_PORT_IN_USE naming host and port (%s HTTP processes)', async (processes) => {
+  it.each(['1', '2'])('reports a second start on a busy port as CDP_SERVER_PORT_IN_USE naming host and port, before any worker starts (%s HTTP processes)', async (processes) => {
     const busy = net.createServer();
     await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
     const { port } = busy.address() as net.AddressInfo;
@@ -76,6 +76,9 @@ describe('roster CLI errors', () => {
       expect(status).toBe(2);
       expectOneCleanError(stderr, 'CDP_SERVER_PORT_IN_USE');
       expect(stderr).toContain(`127.0.0.1:${port}`);
+      // It failed before starting the job workers, which create their schema on start.
+      const { rows } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM information_schema.schemata WHERE schema_name = 'roster_jobs'`);
+      expect(rows[0].n).toBe(0);
     } finally {
       await new Promise((resolve) => busy.close(resolve));
     }
