@@ -9,7 +9,7 @@ import { createPool } from '../lib/db.js';
 import { createEventNotifier, startEventPump, type EventPump } from '../jobs/event-pump.js';
 import type { JobQueue } from '../jobs/index.js';
 import { buildServer } from '../server/app.js';
-import { forkHttpProcesses, httpChildDatabaseUrl, isHttpChild, runHttpChild, type HttpProcesses } from '../cli/http-processes.js';
+import { forkHttpProcesses, httpChildDatabaseUrl, isHttpChild, listenServer, runHttpChild, type HttpProcesses } from '../cli/http-processes.js';
 
 const log = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'silent' });
 
@@ -17,10 +17,8 @@ async function buildBenchServer(pool: ReturnType<typeof createPool>, onEventsSto
   const app = await buildServer({ pool, log, onEventsStored });
   // Bench-only reference routes: what Fastify costs with no database work at all.
   app.post('/bench/noop', async () => ({ success: true }));
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
 
-  return { app, port: typeof address === 'object' && address ? address.port : 0 };
+  return { app, port: await listenServer(app, '127.0.0.1', 0) };
 }
 
 if (isHttpChild()) {

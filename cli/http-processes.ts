@@ -8,6 +8,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import net from 'node:net';
+import type { FastifyInstance } from 'fastify';
 import { ConfigError, InternalError, describeError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 
@@ -23,6 +24,23 @@ export function portInUseError(host: string, port: number, cause?: unknown): Con
     cause,
     details: { host, port },
   });
+}
+
+/**
+ * Listens and returns the port (useful with port 0); a taken port is CDP_SERVER_PORT_IN_USE,
+ * and a server that could not listen is closed.
+ */
+export async function listenServer(server: FastifyInstance, host: string, port: number): Promise<number> {
+  try {
+    await server.listen({ host, port });
+  } catch (err) {
+    await server.close();
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw portInUseError(host, port, err);
+    throw err;
+  }
+  const address = server.server.address();
+
+  return typeof address === 'object' && address ? address.port : port;
 }
 
 /**
@@ -95,7 +113,7 @@ export async function forkHttpProcesses(options: { count: number; databaseUrl: s
         if (message.type === 'listening') {
           isListening = true;
           resolve(message.port);
-        } else if (message.code === 'EADDRINUSE') {
+        } else if (message.code === 'CDP_SERVER_PORT_IN_USE') {
           reject(portInUseError(options.host, options.port));
         } else {
           reject(new InternalError(message.code, message.message));
@@ -140,10 +158,9 @@ export async function runHttpChild(start: () => Promise<{ port: number; close():
   try {
     server = await start();
   } catch (err) {
-    const errno = (err as NodeJS.ErrnoException).code;
     const { code, message } = describeError(err);
     // The primary reports it (once, for every process); this process only ends with a failure.
-    process.send?.({ type: 'failed', code: errno === 'EADDRINUSE' ? errno : code, message } satisfies ChildMessage);
+    process.send?.({ type: 'failed', code, message } satisfies ChildMessage);
     process.exitCode = 1;
 
     return;

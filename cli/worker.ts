@@ -5,8 +5,8 @@ import { bossQueue, createBoss } from '../jobs/index.js';
 import { startWorker } from '../jobs/worker.js';
 import { createPool } from '../lib/db.js';
 import { buildServer } from '../server/app.js';
-import type { CliContext } from './context.js';
-import { assertPortFree, forkHttpProcesses, httpChildDatabaseUrl, isHttpChild, portInUseError, runHttpChild, type HttpProcesses } from './http-processes.js';
+import type { CliContext, OpenDatabase } from './context.js';
+import { assertPortFree, forkHttpProcesses, httpChildDatabaseUrl, isHttpChild, listenServer, runHttpChild } from './http-processes.js';
 
 /** An HTTP process forked by `roster start`: the server alone, on the primary's database. */
 async function serveHttpChild(ctx: CliContext): Promise<void> {
@@ -15,20 +15,29 @@ async function serveHttpChild(ctx: CliContext): Promise<void> {
   try {
     await runHttpChild(async () => {
       const server = await buildServer({ pool, log: ctx.log, onEventsStored: () => notifier.notify() });
-      try {
-        await server.listen({ host: ctx.config.httpHost, port: ctx.config.httpPort });
-      } catch (err) {
-        await server.close();
-        throw err;
-      }
-      const address = server.server.address();
+      const port = await listenServer(server, ctx.config.httpHost, ctx.config.httpPort);
 
-      return { port: typeof address === 'object' && address ? address.port : ctx.config.httpPort, close: () => server.close() };
+      return { port, close: () => server.close() };
     });
   } finally {
     await notifier.settle();
     await pool.end();
   }
+}
+
+/**
+ * Serves HTTP in this process, or from ROSTER_HTTP_PROCESSES forked processes; returns what
+ * stops it.
+ */
+async function startHttp(ctx: CliContext, db: OpenDatabase, wakePump: () => void): Promise<() => Promise<void>> {
+  const { httpHost: host, httpPort: port, httpProcesses: count } = ctx.config;
+  if (count > 1) {
+    return (await forkHttpProcesses({ count, databaseUrl: db.url, host, port, log: ctx.log })).stop;
+  }
+  const server = await buildServer({ pool: db.pool, log: ctx.log, onEventsStored: wakePump });
+  await listenServer(server, host, port);
+
+  return () => server.close();
 }
 
 async function serve(ctx: CliContext, withHttp: boolean): Promise<void> {
@@ -47,41 +56,20 @@ async function serve(ctx: CliContext, withHttp: boolean): Promise<void> {
   // pg-boss polls; the pump carries fresh events to their destinations in well under a
   // second. Stored events wake it (and, through NOTIFY, the pumps of other workers).
   const pump = startEventPump({ pool: db.pool, log: ctx.log, config: ctx.config, queue: bossQueue(boss) });
-  const processes = withHttp ? ctx.config.httpProcesses : 0;
-  let httpProcesses: HttpProcesses | undefined;
-  if (processes > 1) {
-    const { httpHost: host, httpPort: port } = ctx.config;
-    try {
-      httpProcesses = await forkHttpProcesses({ count: processes, databaseUrl: db.url, host, port, log: ctx.log });
-    } catch (err) {
-      await pump.stop();
-      await worker.stop();
-      await db.close();
-      throw err;
-    }
-  }
-  const server = processes === 1 ? await buildServer({ pool: db.pool, log: ctx.log, onEventsStored: () => pump.wake() }) : undefined;
-  if (server) {
-    const { httpHost: host, httpPort: port } = ctx.config;
-    try {
-      await server.listen({ host, port });
-    } catch (err) {
-      await server.close();
-      await pump.stop();
-      await worker.stop();
-      await db.close();
-      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-        throw portInUseError(host, port, err);
-      }
-      throw err;
-    }
+  let stopHttp: (() => Promise<void>) | undefined;
+  try {
+    stopHttp = withHttp ? await startHttp(ctx, db, () => pump.wake()) : undefined;
+  } catch (err) {
+    await pump.stop();
+    await worker.stop();
+    await db.close();
+    throw err;
   }
   // Resolves only once a signal has stopped everything, so the command stays up until then.
   await new Promise<void>((resolve) => {
     const shutdown = async (signal: string) => {
       ctx.log.info({ signal }, 'shutting down');
-      await server?.close();
-      await httpProcesses?.stop();
+      await stopHttp?.();
       await pump.stop();
       await worker.stop();
       await db.close();

@@ -4,7 +4,6 @@ import { describeError, isAppError, TransientError } from '../lib/errors.js';
 import { getConnector } from '../connectors/index.js';
 import type { ExportField, ExportRecord } from '../connectors/sdk/index.js';
 import {
-  clearExportDue,
   diffBase,
   failInterruptedEntries,
   findExportCandidates,
@@ -13,6 +12,7 @@ import {
   nextExportMark,
   observeChangePoint,
   saveExportMark,
+  settleExportDue,
   insertLedgerEntries,
   loadMappedValues,
   loadRefusedHashes,
@@ -63,7 +63,11 @@ function prepare(destination: DestinationRow, candidates: ExportCandidate[], val
   });
 }
 
-async function sendChunk(deps: JobDeps, destination: DestinationRow, runId: number, fields: ExportField[], chunk: PreparedRecord[]): Promise<void> {
+/**
+ * Sends one chunk; returns the profiles the destination did not accept (rejected, or not
+ * answered for), which stay due for the next run.
+ */
+async function sendChunk(deps: JobDeps, destination: DestinationRow, runId: number, fields: ExportField[], chunk: PreparedRecord[]): Promise<number[]> {
   const ledgerIds = await insertLedgerEntries(deps.pool, runId, destination.id, chunk);
   const connector = getConnector(destination.app.type, 'destination');
   let accepted: string[] = [];
@@ -84,6 +88,8 @@ async function sendChunk(deps: JobDeps, destination: DestinationRow, runId: numb
     rejected = chunk.map((entry) => ({ recordId: entry.record.recordId, code, message, retryable: true }));
   }
 
+  const isAccepted = new Set(accepted);
+  const dueIds = chunk.filter((entry) => !isAccepted.has(entry.record.recordId)).map((entry) => entry.profileId);
   const byId = new Map(chunk.map((entry) => [entry.record.recordId, entry]));
   const acceptedEntries = accepted.map((id) => byId.get(id)).filter((entry): entry is PreparedRecord => entry !== undefined);
   await withTransaction(deps.pool, async (client) => {
@@ -97,8 +103,7 @@ async function sendChunk(deps: JobDeps, destination: DestinationRow, runId: numb
         isRetryable: reject.retryable,
       })),
     );
-    await markExportDue(client, destination.id, rejected.map((reject) => Number(reject.recordId)));
-    await clearExportDue(client, destination.id, acceptedEntries.map((entry) => entry.profileId));
+    await markExportDue(client, destination.id, dueIds);
     await saveExportState(
       client,
       destination.id,
@@ -112,6 +117,8 @@ async function sendChunk(deps: JobDeps, destination: DestinationRow, runId: numb
   if (batchError) {
     throw batchError;
   }
+
+  return dueIds;
 }
 
 /**
@@ -149,6 +156,7 @@ async function runExportLeased(deps: JobDeps, runId: number): Promise<void> {
     const candidates = await findExportCandidates(deps.pool, destination.id, base);
     let unchanged = 0;
     let refused = 0;
+    const dueIds: number[] = [];
     for (let i = 0; i < candidates.length; i += deps.config.exportBatchSize) {
       const slice = candidates.slice(i, i + deps.config.exportBatchSize);
       const ids = slice.map((c) => c.profileId);
@@ -162,18 +170,18 @@ async function runExportLeased(deps: JobDeps, runId: number): Promise<void> {
       const refusedAgain = prepared.filter((entry) => refusedHashes.get(entry.profileId) === entry.payloadHash);
       const skip = new Set([...same, ...refusedAgain]);
       await saveExportState(deps.pool, destination.id, destination.configHash, same.map((e) => ({ profileId: e.profileId, revision: e.revision, payloadHash: e.payloadHash, isRemoved: false })));
-      await clearExportDue(deps.pool, destination.id, [...skip].map((entry) => entry.profileId));
       unchanged += same.length;
       refused += refusedAgain.length;
       const toSend = prepared.filter((entry) => !skip.has(entry));
       if (toSend.length > 0) {
-        await sendChunk(deps, destination, runId, fields, toSend);
+        dueIds.push(...(await sendChunk(deps, destination, runId, fields, toSend)));
       }
     }
     await addRunCounts(deps.pool, runId, { candidates: candidates.length, unchanged, skippedRefused: refused });
     // Only a run that went through every candidate moves the mark; a failed one leaves the
     // same changes due for the next run.
     await saveExportMark(deps.pool, destination.id, nextExportMark(mark, base, observed, destination.configHash));
+    await settleExportDue(deps.pool, destination.id, dueIds);
     await finishRun(deps.pool, runId, { status: 'succeeded' });
     const finished = await loadRun(deps.pool, runId);
     log.info({ counts: finished?.counts, durationMs: Date.now() - startedAt }, 'export run finished');

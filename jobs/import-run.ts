@@ -38,7 +38,7 @@ interface ImportPlan {
    * are evaluated in the import's own transaction instead of queueing it. Null when events
    * feed properties (hydration must compute them).
    */
-  fetchedKeys: Set<string> | null;
+  fetchedKeys: string[] | null;
 }
 
 async function planImport(deps: JobDeps, sourceId: number): Promise<ImportPlan> {
@@ -53,7 +53,7 @@ async function planImport(deps: JobDeps, sourceId: number): Promise<ImportPlan> 
   const ownColumnKeys = new Set<string>();
   const aggregates: PropertyFetchRow[] = [];
   const fetches = await loadPropertyFetches(deps.pool);
-  const fetchedKeys = (await loadEventProperties(deps.pool)).length > 0 ? null : new Set(fetches.map((fetch) => fetch.key));
+  const fetchedKeys = (await loadEventProperties(deps.pool)).length > 0 ? null : [...new Set(fetches.map((fetch) => fetch.key))];
   for (const fetch of fetches) {
     if (fetch.sourceId !== source.id) continue;
     if (fetch.fetchOptions.kind === 'aggregate' && primary.type !== 'date' && !properties.get(fetch.key)?.isUnique) {
@@ -187,7 +187,7 @@ async function storeBatch(deps: JobDeps, plan: ImportPlan, runId: number, batch:
     }
     // Profiles with every fetched property fresh need no hydration: only their groups.
     const { fetchedKeys } = plan;
-    const complete = fetchedKeys === null ? [] : [...new Set(touched)].filter((id) => [...fetchedKeys].every((key) => freshKeys.get(id)?.has(key)));
+    const complete = fetchedKeys === null ? [] : [...new Set(touched)].filter((id) => fetchedKeys.every((key) => freshKeys.get(id)?.has(key)));
     const isComplete = new Set(complete);
     const queued = complete.length === 0 ? touched : touched.filter((id) => !isComplete.has(id));
     await queueHydration(client, queued, {

@@ -16,21 +16,22 @@ export interface ChangePoint {
   historyId: number;
 }
 
-/** Where a destination's next diff starts (see roster_core.export_marks). */
-export interface ExportMark extends ChangePoint {
-  configHash: string;
-  pending: (ChangePoint & { vxids: string[] }) | null;
-}
-
 /** A change point and the other transactions that were still running once it was read. */
 export interface ObservedPoint extends ChangePoint {
   vxids: string[];
 }
 
+/** Where a destination's next diff starts (see roster_core.export_marks). */
+export interface ExportMark extends ChangePoint {
+  configHash: string;
+  pending: ObservedPoint | null;
+}
+
 /**
  * Reads the highest revision and history id handed out so far, then lists the transactions
- * running in this database at that moment (each holds its virtual transaction id lock). A transaction that drew a value up to the point and has not
- * committed yet is in that list: only once all of them have ended is the point safe to skip to.
+ * running in this database at that moment (each holds its virtual transaction id lock). A
+ * transaction that drew a value up to the point and has not committed yet is in that list:
+ * only once all of them have ended is the point safe to skip to.
  */
 export async function observeChangePoint(db: Queryable): Promise<ObservedPoint> {
   const { rows } = await db.query<ChangePoint>(
@@ -92,13 +93,13 @@ export function diffBase(mark: ExportMark | null, configHash: string): ChangePoi
  */
 export function nextExportMark(previous: ExportMark | null, base: ChangePoint | null, observed: ObservedPoint, configHash: string): ExportMark {
   const running = new Set(observed.vxids);
-  let safe: ChangePoint = base ?? { revision: 0, historyId: 0 };
+  const floor = base ?? { revision: 0, historyId: 0 };
+  let safe = floor;
   if (observed.vxids.length === 0) {
     safe = observed;
   } else if (previous?.pending && !previous.pending.vxids.some((vxid) => running.has(vxid))) {
     safe = previous.pending;
   }
-  const floor = base ?? { revision: 0, historyId: 0 };
 
   return {
     configHash,
@@ -125,7 +126,7 @@ export async function saveExportMark(db: Queryable, destinationId: number, mark:
   );
 }
 
-/** Profiles the destination rejected: reconsidered on the next run whatever their revision. */
+/** Profiles the destination did not accept: reconsidered on the next run whatever their revision. */
 export async function markExportDue(db: Queryable, destinationId: number, profileIds: number[]): Promise<void> {
   if (profileIds.length === 0) {
     return;
@@ -138,11 +139,12 @@ export async function markExportDue(db: Queryable, destinationId: number, profil
   );
 }
 
-export async function clearExportDue(db: Queryable, destinationId: number, profileIds: number[]): Promise<void> {
-  if (profileIds.length === 0) {
-    return;
-  }
-  await db.query(`DELETE FROM roster_core.export_due WHERE destination_id = $1 AND profile_id = ANY($2::bigint[])`, [destinationId, profileIds]);
+/**
+ * After a successful run, which read every due profile as a candidate: only the ones it could
+ * not deliver stay due. Sent, unchanged, refused-again and no-longer-relevant ones are done.
+ */
+export async function settleExportDue(db: Queryable, destinationId: number, stillDueIds: number[]): Promise<void> {
+  await db.query(`DELETE FROM roster_core.export_due WHERE destination_id = $1 AND profile_id <> ALL($2::bigint[])`, [destinationId, stillDueIds]);
 }
 
 // Shared by both diffs: what each candidate is now (its followed groups) and what the

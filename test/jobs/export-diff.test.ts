@@ -146,4 +146,17 @@ destinations:
     expect(await exportOnce()).toEqual([{ recordId: String(a), action: 'create', email: 'a@x.co' }]);
     expect(await exportOnce()).toEqual([]);
   });
+  it('forgets a rejected profile that left the group before the next run', async () => {
+    const a = await insertProfile('a@x.co');
+    await addManualMembers(db.pool, groupId, [a]);
+    hook.respond = (records) => ({ status: 200, body: { rejected: records.map((r) => ({ recordId: r.recordId, code: 'busy', message: 'try later' })) } });
+    await exportOnce();
+    hook.respond = () => ({ status: 200, body: { rejected: [] } });
+    const due = async () => (await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM roster_core.export_due WHERE destination_id = $1', [destinationId])).rows[0].n;
+    expect(await due()).toBe(1);
+
+    await removeManualMembers(db.pool, groupId, [a]);
+    expect(await exportOnce()).toEqual([]);
+    expect(await due()).toBe(0);
+  });
 });
