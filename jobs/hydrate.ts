@@ -1,16 +1,14 @@
 import { quoteIdent, quoteLiteral, withTransaction, type PoolClient } from '../lib/db.js';
 import { describeError } from '../lib/errors.js';
-import { getConnector } from '../connectors/index.js';
 import type { FetchProfile } from '../connectors/sdk/index.js';
 import { computeEventProperty, loadEventProperties } from '../sql/event-property-queries.js';
 import { markOutboundEventsReady } from '../sql/event-processing-queries.js';
 import { updateMembershipsForProfiles } from '../sql/group-membership.js';
 import { loadPropertyFetches, loadSources, type PropertyFetchRow, type SourceRow } from '../sql/object-queries.js';
-import { writeProfileValues, type ProfileValuesRow } from '../sql/profile-values.js';
+import { queueHydration, writeProfileValues, type ProfileValuesRow } from '../sql/profile-values.js';
 import { loadPropertyDefs } from '../sql/property-queries.js';
 import type { PropertyDef } from '../sql/property-types.js';
-import { resolveAppConfig } from '../sql/app-config.js';
-import { connectorContext, toPropertyFetch } from './connector-context.js';
+import { fetchSourceProperties } from './connector-context.js';
 import { requestExportRunsForAll, requestOutboundDelivery, type JobDeps } from './index.js';
 
 export interface HydrationResult {
@@ -76,6 +74,16 @@ async function loadProfileValues(client: PoolClient, profileIds: number[], keys:
   return rows.map((row) => ({ id: String(row.id), values: row.values }));
 }
 
+/** Profile revisions by id; with `lock`, the rows stay locked against writers until commit. */
+async function profileRevisions(client: PoolClient, profileIds: number[], lock: boolean): Promise<Map<number, number>> {
+  const { rows } = await client.query<{ id: number; revision: number }>(
+    `SELECT id, revision FROM roster_core.profiles WHERE id = ANY($1::bigint[]) ORDER BY id${lock ? ' FOR UPDATE' : ''}`,
+    [profileIds],
+  );
+
+  return new Map(rows.map((row) => [row.id, row.revision]));
+}
+
 /** The source's properties a profile needs: all but those an import has just written. */
 function neededFetches(own: PropertyFetchRow[], queued: QueuedProfile): PropertyFetchRow[] {
   return own.filter((fetch) => !queued.freshKeys.has(fetch.key));
@@ -108,23 +116,16 @@ async function hydrateBatch(deps: JobDeps, client: PoolClient, queued: Map<numbe
       loadsAll ||= request.fetches.some((fetch) => fetch.fetchOptions.kind === 'query');
     }
   }
+  const revisionsRead = await profileRevisions(client, [...toLoad], false);
   const loaded = await loadProfileValues(client, [...toLoad], loadsAll ? 'all' : loadKeys, properties);
   const profileById = new Map(loaded.map((profile) => [profile.id, profile]));
-  const rows: ProfileValuesRow[] = [];
+  let rows: ProfileValuesRow[] = [];
   for (const request of requests) {
     const { source } = request;
     if (failedSources.has(source.id)) continue;
-    const connector = getConnector(source.app.type, 'source');
-    const { incremental: _incremental, identity, createsProfiles: _creates, ...stream } = source.options;
     const profiles = request.profileIds.map((id) => profileById.get(String(id))).filter((profile) => profile !== undefined);
     try {
-      const result = await connector.source!.fetchProperties(connectorContext(deps.log, source.app), {
-        config: resolveAppConfig(source.app),
-        stream,
-        match: identity,
-        profiles,
-        properties: request.fetches.map(toPropertyFetch),
-      });
+      const result = await fetchSourceProperties(deps.log, source, profiles, request.fetches);
       for (const [profileId, values] of result) {
         rows.push({ profileId: Number(profileId), values, ref: `${source.key}:hydration`, sourceId: source.id });
       }
@@ -135,6 +136,14 @@ async function hydrateBatch(deps: JobDeps, client: PoolClient, queued: Map<numbe
       failedSources.set(source.id, code);
       deps.log.warn({ err, sourceId: source.id, code }, 'source skipped during hydration');
     }
+  }
+  // A writer (an import that read the source after us) may have stored newer values while the
+  // sources answered: its profiles keep them and go back to the queue to be read again.
+  const revisionsNow = await profileRevisions(client, [...toLoad], true);
+  const overtaken = new Set([...revisionsNow].filter(([id, revision]) => revisionsRead.get(id) !== revision).map(([id]) => id));
+  if (overtaken.size > 0) {
+    rows = rows.filter((row) => row.sourceId === undefined || !overtaken.has(row.profileId));
+    await queueHydration(client, [...overtaken]);
   }
   // Event properties come from roster_core.events itself: one query per property.
   for (const property of await loadEventProperties(client)) {

@@ -12,7 +12,7 @@ import { coerceValue, type PropertyDef } from '../sql/property-types.js';
 import { resolveProfiles, type IncomingRecord } from '../sql/resolve-profiles.js';
 import { addRunCounts, finishRun, loadRun, markRunRunning } from '../sql/run-queries.js';
 import { resolveAppConfig } from '../sql/app-config.js';
-import { connectorContext, toPropertyFetch } from './connector-context.js';
+import { connectorContext, fetchSourceProperties } from './connector-context.js';
 import { withRunLease } from './run-lease.js';
 import { requestExportRunsForAll, requestHydration, type JobDeps } from './index.js';
 
@@ -122,7 +122,7 @@ async function prepareBatch(deps: JobDeps, plan: ImportPlan, records: IncomingRe
     return { rowsRead, records, freshKeys, state };
   }
   const { source } = plan;
-  const { incremental: _incremental, identity, createsProfiles: _creates, ...stream } = source.options;
+  const { identity } = source.options;
   const primary = plan.properties.get(identity.property) as PropertyDef;
   const profiles: FetchProfile[] = [];
   records.forEach((record, index) => {
@@ -132,14 +132,7 @@ async function prepareBatch(deps: JobDeps, plan: ImportPlan, records: IncomingRe
     }
   });
   try {
-    const connector = getConnector(source.app.type, 'source');
-    const result = await connector.source!.fetchProperties(connectorContext(deps.log, source.app), {
-      config: resolveAppConfig(source.app),
-      stream,
-      match: identity,
-      profiles,
-      properties: plan.aggregates.map(toPropertyFetch),
-    });
+    const result = await fetchSourceProperties(deps.log, source, profiles, plan.aggregates);
     for (const [index, values] of result) {
       Object.assign(records[Number(index)].values, values);
     }

@@ -1,6 +1,5 @@
-import type { Queryable } from '../lib/db.js';
-
-const UNIQUE_VIOLATION = '23505';
+import { mapPgError, type Queryable } from '../lib/db.js';
+import { isAppError } from '../lib/errors.js';
 
 export interface IdentityKey {
   propertyId: number;
@@ -82,7 +81,8 @@ export async function insertFreeIdentities(db: Queryable, rows: Array<IdentityKe
       [rows.map((row) => row.propertyId), rows.map((row) => row.value), rows.map((row) => row.profileId)],
     );
   } catch (err) {
-    if ((err as { code?: string }).code !== UNIQUE_VIOLATION) {
+    const mapped = mapPgError(err);
+    if (!isAppError(mapped) || mapped.code !== 'CDP_DB_UNIQUE_VIOLATION') {
       throw err;
     }
     await db.query('ROLLBACK TO SAVEPOINT free_identities');

@@ -226,7 +226,7 @@ function hasWrk(): Promise<boolean> {
 }
 
 /** The tool runLoad will use on this machine. */
-export async function loadTool(): Promise<LoadTool> {
+async function loadTool(): Promise<LoadTool> {
   if (process.env.BENCH_LOAD_TOOL === 'autocannon') return 'autocannon';
 
   return (await hasWrk()) ? 'wrk' : 'autocannon';
