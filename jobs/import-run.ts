@@ -41,6 +41,7 @@ interface ImportPlan {
   fetchedKeys: string[] | null;
 }
 
+// TODO: the plan is read once per run; a config apply during the run is not seen by later batches.
 async function planImport(deps: JobDeps, sourceId: number): Promise<ImportPlan> {
   const [source] = await loadSources(deps.pool, [sourceId]);
   const properties = await loadPropertyDefs(deps.pool);
@@ -188,6 +189,7 @@ async function storeBatch(deps: JobDeps, plan: ImportPlan, runId: number, batch:
       freshKeys,
       newProfileIds: resolved.identities.newProfileIds,
     });
+    // TODO: this runs under the identity lock, so event processing waits for it.
     if (complete.length > 0) {
       // A new profile is evaluated against every group (null: unknown keys).
       const created = new Set(resolved.createdProfileIds);
