@@ -79,6 +79,13 @@ export async function loadConfigDir(dir: string): Promise<LoadedConfig> {
   }
 
   const absolutePaths = (await listFiles(root)).sort();
+  // Applying nothing would delete every object: a folder without config files is a mistake (a
+  // wrong path), not a wish. An empty roster.yml states that wish explicitly.
+  if (absolutePaths.length === 0) {
+    throw new ConfigError('CDP_CONFIG_DIR_EMPTY', `Config folder ${dir} holds no .yml, .yaml or .json file; nothing was validated or applied`, {
+      details: { dir },
+    });
+  }
   const documents: ConfigDocument[] = [];
   const problems: ConfigProblem[] = [];
   for (const absolutePath of absolutePaths) {

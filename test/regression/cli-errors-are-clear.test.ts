@@ -1,11 +1,14 @@
 // Pins that common CLI mistakes end in one clear `error <code>: <message>` line, naming the
 // object, with no stack trace and no password: a missing members file, a busy HTTP port, an
-// unreachable or missing database.
+// unreachable or missing database, a config folder without config files.
 import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyYaml } from '../helpers/apply-yaml.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { unusedPort } from '../helpers/ports.js';
 
@@ -81,6 +84,23 @@ describe('roster CLI errors', () => {
       expect(rows[0].n).toBe(0);
     } finally {
       await new Promise((resolve) => busy.close(resolve));
+    }
+  });
+  it('refuses to apply a folder without config files as CDP_CONFIG_DIR_EMPTY and deletes nothing', async () => {
+    await applyYaml(db.pool, 'groups:\n  - { key: kept, type: manual }\n');
+    const empty = await fs.mkdtemp(path.join(os.tmpdir(), 'roster-empty-config-'));
+    try {
+      for (const command of ['validate', 'apply']) {
+        const { status, stderr } = await roster([command, empty], { DATABASE_URL: db.url });
+
+        expect(status).toBe(2);
+        expectOneCleanError(stderr, 'CDP_CONFIG_DIR_EMPTY');
+        expect(stderr).toContain(empty);
+      }
+      const { rows } = await db.pool.query<{ key: string }>('SELECT key FROM roster_core.groups');
+      expect(rows).toEqual([{ key: 'kept' }]);
+    } finally {
+      await fs.rm(empty, { recursive: true, force: true });
     }
   });
 });
