@@ -41,7 +41,7 @@ export async function startEmbeddedPostgres(options: { dataDir: string; port: nu
     }
     await server.start();
   } catch (err) {
-    throw new ConfigError('CDP_EMBEDDED_POSTGRES_FAILED', `Embedded Postgres in ${dataDir} could not start on port ${port}`, { cause: err });
+    throw new ConfigError('CDP_EMBEDDED_POSTGRES_FAILED', `Embedded Postgres in ${dataDir} could not start on port ${port} (is another roster command using it? To share it, set DATABASE_URL=postgres://roster:roster@127.0.0.1:${port}/roster)`, { cause: err });
   }
   log.info({ dataDir, port }, 'embedded postgres started');
 

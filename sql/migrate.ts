@@ -101,11 +101,17 @@ function connectionError(err: unknown, databaseUrl: string): ConfigError | undef
     port = url.port || port;
     database = decodeURIComponent(url.pathname.slice(1));
   } catch {
-    // An unparsable URL fails elsewhere with its own message; keep the defaults here.
+    // A socket path ("/var/run/postgresql db") is not a URL but is a valid connection string.
+    if (!/^(\/|socket:)/.test(databaseUrl)) {
+      return new ConfigError('CDP_DATABASE_URL_INVALID', 'DATABASE_URL is not a URL such as postgres://user:password@host:5432/database', { cause: err });
+    }
   }
   const details = { host, port: Number(port), database, cause: code };
   if (UNREACHABLE.has(code) || (err instanceof Error && /timeout acquiring a connection|Connection terminated/i.test(err.message))) {
     return new ConfigError('CDP_DATABASE_UNREACHABLE', `Database server ${host}:${port} is unreachable (${code || 'timeout'}); check DATABASE_URL`, { cause: err, details });
+  }
+  if (code === '28P01' || code === '28000') {
+    return new ConfigError('CDP_DATABASE_AUTH_FAILED', `Database server ${host}:${port} refused the user or password in DATABASE_URL (${code})`, { cause: err, details });
   }
   if (code === '3D000') {
     return new ConfigError('CDP_DATABASE_NOT_FOUND', `Database "${database}" does not exist on ${host}:${port}; create it or fix DATABASE_URL`, { cause: err, details });

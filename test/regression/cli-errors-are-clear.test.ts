@@ -58,6 +58,13 @@ describe('roster CLI errors', () => {
     expect(stderr).toContain(`127.0.0.1:${port}`);
   });
 
+  it('reports a malformed DATABASE_URL as CDP_DATABASE_URL_INVALID without echoing it', async () => {
+    const { status, stderr } = await roster(['migrate'], { DATABASE_URL: 'not a url s3cret' });
+
+    expect(status).toBe(2);
+    expectOneCleanError(stderr, 'CDP_DATABASE_URL_INVALID');
+  });
+
   it('reports a missing database as CDP_DATABASE_NOT_FOUND naming it', async () => {
     const url = new URL(db.url);
     url.password = 's3cret';
